@@ -1,0 +1,62 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# passt/pasta in Go: one static binary, installed as passt with pasta as a hard link.
+
+GO        ?= go
+prefix    ?= /usr/local
+exec_prefix ?= $(prefix)
+bindir    ?= $(exec_prefix)/bin
+datarootdir ?= $(prefix)/share
+mandir    ?= $(datarootdir)/man
+DESTDIR   ?=
+
+# Upstream's version format: date of the last commit and its short hash.
+VERSION   ?= $(shell git log -1 --format=%cd.%h --date=format:%Y_%m_%d 2>/dev/null || echo unknown)
+LDFLAGS   := -s -w -X passt/version.Version=$(VERSION)
+GOFLAGS_BUILD := -trimpath -ldflags "$(LDFLAGS)"
+STATICCHECK_VERSION ?= v0.7.0
+
+export CGO_ENABLED = 0
+
+SOURCES := $(shell find . -name '*.go' -not -path './.git/*') go.mod go.sum
+
+.PHONY: all check unit integration deps lint install uninstall clean bench
+
+all: passt pasta
+
+passt: $(SOURCES)
+	$(GO) build $(GOFLAGS_BUILD) -o $@ ./cmd/passt
+
+# A hard link, not a symlink: AppArmor resolves links before attaching a
+# profile, so only a hard link lets pasta have a profile of its own.
+pasta: passt
+	ln -f passt pasta
+
+# Install what the tests need (as root, with apt-get), then run every test.
+check: deps all
+	$(GO) test -count=1 -timeout 20m ./...
+
+deps:
+	./test/install-deps.sh
+
+lint:
+	$(GO) vet ./...
+	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
+
+install: passt
+	install -d $(DESTDIR)$(bindir)
+	install -m 0755 passt $(DESTDIR)$(bindir)/passt
+	ln -f $(DESTDIR)$(bindir)/passt $(DESTDIR)$(bindir)/pasta
+	if [ -d doc ] && ls doc/*.1 >/dev/null 2>&1; then \
+		install -d $(DESTDIR)$(mandir)/man1; \
+		install -m 0644 doc/*.1 $(DESTDIR)$(mandir)/man1/; \
+	fi
+
+uninstall:
+	rm -f $(DESTDIR)$(bindir)/passt $(DESTDIR)$(bindir)/pasta
+	rm -f $(DESTDIR)$(mandir)/man1/passt.1 $(DESTDIR)$(mandir)/man1/pasta.1
+
+clean:
+	rm -f passt pasta
+	$(GO) clean -testcache
