@@ -157,8 +157,6 @@ func TestDetached(t *testing.T) {
 	}
 }
 
-var tsLine = regexp.MustCompile(`^[0-9]+\.[0-9]{4}: `)
-
 func TestDebugTimestamps(t *testing.T) {
 	out := setup(t, "pasta")
 	SetLevel(Debug)
