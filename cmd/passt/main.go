@@ -1,35 +1,196 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 
-// Command passt is passt and pasta: the mode comes from the name it was invoked by.
+// Command passt is passt and pasta: one executable whose mode comes from the
+// name it is invoked by (argv[0] containing "pasta" or "passt"), or
+// vhost-user when --vhost-user appears anywhere on the command line.
+//
+// The same binary also runs as the engine process: the launcher re-executes
+// it with the environment variable lifecycle.EngineEnv set (see package
+// lifecycle).
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"passt/conf"
+	"passt/conf/hostinfo"
+	"passt/lifecycle"
+	"passt/log"
+	"passt/unixsock"
 	"passt/version"
 )
 
 func main() {
-	base := filepath.Base(os.Args[0])
-	mode := ""
-	switch {
-	case strings.Contains(base, "pasta"):
-		mode = "pasta"
-	case strings.Contains(base, "passt"):
-		mode = "passt"
-	default:
-		fmt.Fprintln(os.Stderr, `Cannot determine mode, invoke as "passt" or "pasta"`)
-		os.Exit(1)
+	if lifecycle.IsEngine() {
+		lifecycle.RunEngine(newBackend)
 	}
-	for _, a := range os.Args[1:] {
-		if a == "--version" {
-			fmt.Printf("%s %s\n", mode, version.Version)
-			os.Exit(0)
+	lifecycle.HandleSignals()
+	prepareProcess()
+
+	mode, err := conf.ModeFromArgs(os.Args)
+	if err != nil {
+		exit(err)
+	}
+	log.Init(mode.Name())
+	log.SetStderr(true)
+
+	c, err := conf.Parse(os.Args, mode, conf.SystemEnv(discover, interfaceExists))
+	if c != nil {
+		lifecycle.SetupLogging(c)
+	}
+	if err != nil {
+		printMessages(c)
+		exit(err)
+	}
+	if c.LogFile != "" {
+		if err := log.OpenFile(c.LogFile, c.LogSize, version.Version); err != nil {
+			printMessages(c)
+			log.Die("%s", err)
 		}
 	}
-	fmt.Fprintln(os.Stderr, "not supported yet")
-	os.Exit(1)
+	log.ConfigDone()
+	printMessages(c)
+
+	if err := unsupported(c); err != nil {
+		log.Die("%s", err)
+	}
+
+	var pid *os.File
+	if c.PIDFile != "" {
+		if pid, err = lifecycle.PIDFile(c.PIDFile); err != nil {
+			log.Die("%s", err)
+		}
+	}
+	files := lifecycle.Files{Log: log.File()}
+	if c.Mode != conf.ModePasta && c.FD < 0 {
+		ln, path, err := unixsock.Listen(c.SocketPath)
+		if err != nil {
+			log.Die("%s", err)
+		}
+		files.Socket, files.SocketPath = ln, path
+		log.Infof("UNIX domain socket bound at %s", path)
+	}
+	if !c.Quiet {
+		for _, l := range c.Summary() {
+			log.Infof("%s", l)
+		}
+	}
+	if files.Socket != nil && c.Mode == conf.ModePasst {
+		for _, l := range unixsock.QEMUHint(files.SocketPath) {
+			log.Infof("%s", l)
+		}
+	}
+	lifecycle.Launch(c, files, pid, newBackend)
+}
+
+// newBackend builds the engine's backend for the mode.
+func newBackend(c *conf.Config, f lifecycle.Files) (lifecycle.Backend, error) {
+	if c.Mode == conf.ModePasst && f.Socket != nil {
+		return unixsock.NewServer(f.Socket), nil
+	}
+	return nil, fmt.Errorf("%s mode is not supported yet", c.Mode)
+}
+
+// unsupported fails loudly for what parses but has no machinery yet.
+func unsupported(c *conf.Config) error {
+	switch {
+	case c.Mode == conf.ModePasta:
+		return errors.New("pasta mode (network namespaces and the tap device) is not supported yet")
+	case c.Mode == conf.ModeVhostUser:
+		return errors.New("vhost-user mode is not supported yet")
+	case c.FD >= 0:
+		return errors.New("--fd is not supported yet")
+	case c.ConfPath != "":
+		return errors.New("--conf-path is not supported yet")
+	case c.Pcap != "":
+		return errors.New("--pcap is not supported yet")
+	case c.Stats != 0:
+		return errors.New("--stats is not supported yet")
+	case len(c.Inbound.Rules) > 0 || len(c.Outbound.Rules) > 0:
+		return errors.New("port forwarding is not supported yet")
+	}
+	return nil
+}
+
+// printMessages logs what option parsing printed.
+func printMessages(c *conf.Config) {
+	if c == nil {
+		return
+	}
+	for _, m := range c.Messages {
+		switch m.Level {
+		case conf.LevelWarn:
+			log.Warnf("%s", m.Text)
+		case conf.LevelInfo:
+			log.Infof("%s", m.Text)
+		default:
+			log.Debugf("%s", m.Text)
+		}
+	}
+}
+
+// exit prints an early exit (help, version, errors) and exits.
+func exit(err error) {
+	var ex *conf.Exit
+	if errors.As(err, &ex) {
+		os.Stdout.WriteString(ex.Stdout)
+		os.Stderr.WriteString(ex.Stderr)
+		log.Exit(ex.Code)
+	}
+	log.Die("%s", err)
+}
+
+// discover runs host discovery through a netlink handle in the current
+// (host) network namespace.
+func discover(req hostinfo.Request) (*hostinfo.Host, error) {
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("Failed to open netlink socket: %w", err)
+	}
+	defer h.Close()
+	return hostinfo.Discover(h, req)
+}
+
+// interfaceExists checks an interface name given with -i.
+func interfaceExists(name string) error {
+	if len(name) == 0 || len(name) > 15 {
+		return unix.ENODEV
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return unix.ENODEV
+	}
+	return unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr)
+}
+
+// prepareProcess does what upstream does first: make sure descriptors 0-2
+// exist, keep inherited descriptors from leaking into the processes we
+// start, and raise the open-files limit.
+func prepareProcess() {
+	for fd := 0; fd <= 2; fd++ {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+			if f, err := os.OpenFile(os.DevNull, os.O_RDWR, 0); err == nil {
+				if int(f.Fd()) != fd {
+					_ = unix.Dup3(int(f.Fd()), fd, 0)
+					f.Close()
+				}
+			}
+		}
+	}
+	_ = unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	var rl unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil && rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		_ = unix.Setrlimit(unix.RLIMIT_NOFILE, &rl)
+	}
 }

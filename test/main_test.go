@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+
+// Package test holds the integration tests: they build the real binary and
+// run it against the real system (namespaces, sockets, signals). They run
+// as root in CI; a missing prerequisite fails them when CI=true.
+package test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// passtBin is the binary under test, built once for the package.
+var passtBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "passt-test-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	// World-readable, so that the engine can re-execute itself after
+	// switching to nobody.
+	_ = os.Chmod(dir, 0o755)
+	passtBin = filepath.Join(dir, "passt")
+	build := exec.Command("go", "build", "-o", passtBin, "passt/cmd/passt")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building passt: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
