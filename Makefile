@@ -13,6 +13,13 @@ DESTDIR   ?=
 # Upstream's version format: date of the last commit and its short hash.
 VERSION   ?= $(shell git log -1 --format=%cd.%h --date=format:%Y_%m_%d 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X passt/version.Version=$(VERSION)
+# On amd64 the ELF entry point is a small assembly stub that can join an
+# existing user namespace before the Go runtime starts (pasta PID,
+# --userns); see cmd/passt/entry_amd64.s.
+GOARCH    ?= $(shell $(GO) env GOARCH)
+ifeq ($(GOARCH),amd64)
+LDFLAGS   += -E main.pastaEntry
+endif
 GOFLAGS_BUILD := -trimpath -ldflags "$(LDFLAGS)"
 STATICCHECK_VERSION ?= v0.7.0
 

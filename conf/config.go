@@ -220,6 +220,9 @@ type Config struct {
 	// (-T/-U, namespace to host).
 	Inbound  fwd.Table
 	Outbound fwd.Table
+	// ExplicitRules: some -t/-u/-T/-U option added rules (pasta's
+	// implicit "auto" defaults do not count).
+	ExplicitRules bool
 
 	// Messages are what parsing printed, in order, for the caller to log.
 	Messages []Message `json:"-"`

@@ -1047,6 +1047,7 @@ func (p *parser) ports() error {
 			return err
 		}
 	}
+	p.c.ExplicitRules = len(p.c.Inbound.Rules)+len(p.c.Outbound.Rules) > 0
 	return nil
 }
 

@@ -3,33 +3,43 @@
 // Package lifecycle runs the processes of passt and pasta: the launcher that
 // the caller starts, and the engine that does the networking.
 //
-// Theory of operation. Go cannot fork, so daemonizing is a re-execution:
+// Theory of operation. Go cannot fork, and cannot change its own user or
+// mount namespace once the runtime runs, so the engine is a re-execution:
 //
 //   - The launcher (P0) has parsed and validated the options, discovered the
 //     host configuration, and opened what needs the caller's credentials and
-//     file system view: log file, PID file, passt's listening socket. It
-//     re-executes /proc/self/exe with the same argument vector (so ps and
-//     pgrep -f still show the command line the caller used), in a new
-//     session, with the credentials it should run with (root switches to
-//     nobody), stdin and stdout on /dev/null and stderr on a pipe. The
-//     engine receives the resolved configuration as JSON on an inherited
-//     pipe and the open files as inherited descriptors; the environment
-//     variable EngineEnv says which descriptor is which.
-//   - The engine (P1) finishes its setup, writing any message to its stderr
-//     pipe, which the launcher copies to its own stderr. When it is ready
-//     it writes one byte to the status pipe and points its stderr at
-//     /dev/null, so it no longer holds anything of the caller's: podman and
-//     rootlesskit read the launcher's output until EOF.
-//   - The launcher copies the engine's stderr until EOF, then reads the
-//     status pipe: with the ready byte it writes the engine's PID to the
-//     PID file and exits 0; without it (the engine failed and exited) it
-//     exits 1, the engine's error already printed.
+//     file system view: log file, PID file, passt's listening socket, the
+//     namespaces pasta attaches to. It re-executes /proc/self/exe with the
+//     same argument vector (so ps and pgrep -f still show the command line
+//     the caller used) and the namespaces and credentials the engine needs
+//     (see plan). The engine receives the resolved configuration as JSON on
+//     an inherited pipe and the open files as inherited descriptors; the
+//     environment variable EngineEnv says which descriptor is which.
+//   - The engine (P1) finishes its setup and, when ready, writes one byte to
+//     the status pipe.
+//   - Daemon mode (no -f): the engine runs in a new session with stdin and
+//     stdout on /dev/null and stderr on a pipe that the launcher copies to
+//     its own stderr. Once ready the engine points its stderr at /dev/null,
+//     so it holds nothing of the caller's (podman and rootlesskit read the
+//     launcher's output until EOF). The launcher copies until EOF, then
+//     reads the status pipe: with the ready byte it writes the engine's PID
+//     to the PID file and exits 0; without it (the engine failed and exited,
+//     its error already printed) it exits 1.
+//   - Foreground mode (-f, and pasta spawning a command): the engine shares
+//     the launcher's standard streams. The launcher writes its own PID to
+//     the PID file once the engine is ready, forwards termination signals,
+//     and exits with the engine's status. passt with -f needs no other
+//     namespace or credentials, so it runs the engine in the launcher's own
+//     process instead.
 //
-// With -f there is no re-execution: the engine runs in the launcher's
-// process, which writes its own PID to the PID file once ready.
+// Joining an existing user namespace (pasta PID, --userns) is only possible
+// before the runtime starts: the engine is started with argv[0] "@pjoinus"
+// and the user namespace at descriptor 3, which the assembly entry point in
+// package main joins; the engine then re-executes itself once more with the
+// caller's argv[0], keeping its namespaces.
 //
-// In both cases SIGTERM and SIGQUIT end the engine with status 0, and
-// SIGPIPE is ignored (libvirt closes its end of our stderr early).
+// SIGTERM and SIGQUIT end the engine with status 0, and SIGPIPE is ignored
+// (libvirt closes its end of our stderr early).
 package lifecycle
 
 import (
@@ -50,8 +60,15 @@ import (
 )
 
 // EngineEnv marks a re-executed engine; its value lists the inherited
-// descriptors as "config=N,status=N[,log=N][,socket=N]".
+// descriptors as "config=N,status=N[,log=N][,socket=N][,netns=N][,userns=N]".
 const EngineEnv = "PASST_GO_ENGINE"
+
+// argv0Env carries the caller's argv[0] across the user namespace join.
+const argv0Env = "PASST_GO_ARGV0"
+
+// JoinMarker is argv[0] for an engine that joins the user namespace at
+// descriptor 3 before the runtime starts.
+const JoinMarker = "@pjoinus"
 
 // Backend is the networking side of the engine for one mode.
 type Backend interface {
@@ -68,14 +85,21 @@ type Files struct {
 	Socket *os.File // passt's listening socket, may be nil
 	// SocketPath is where Socket is bound.
 	SocketPath string
+	// Netns is the network namespace pasta attaches to; nil when pasta
+	// spawns a command (the engine creates the namespace).
+	Netns *os.File
+	// Userns is the user namespace the engine joins, or nil.
+	Userns *os.File
+	// Pcap is the capture file (--pcap), or nil.
+	Pcap *os.File
 }
 
 // NewBackend builds the backend for a configuration and its files; set by
 // the main package, which knows the modes.
 type NewBackend func(c *conf.Config, f Files) (Backend, error)
 
-// HandleSignals installs the signal dispositions of both processes:
-// SIGPIPE ignored, SIGTERM and SIGQUIT a clean exit with status 0.
+// HandleSignals installs the signal dispositions of the engine: SIGPIPE
+// ignored, SIGTERM and SIGQUIT a clean exit with status 0.
 func HandleSignals() {
 	signal.Ignore(syscall.SIGPIPE)
 	ch := make(chan os.Signal, 1)
@@ -109,14 +133,22 @@ func writePID(f *os.File, pid int) error {
 // Launch runs the launcher with an already validated configuration and the
 // files it opened, and never returns. pid is the open PID file, or nil.
 func Launch(c *conf.Config, files Files, pid *os.File, newBackend NewBackend) {
-	if c.Foreground {
-		foreground(c, files, pid, newBackend)
+	if c.Foreground && c.Mode != conf.ModePasta {
+		inProcess(c, files, pid, newBackend)
 	}
-	daemon(c, files, pid)
+	p, err := plan(c, files)
+	if err != nil {
+		log.Die("%s", err)
+	}
+	if c.Foreground {
+		foreground(p, pid)
+	}
+	daemon(p, pid)
 }
 
-// foreground runs the engine in this process.
-func foreground(c *conf.Config, files Files, pid *os.File, newBackend NewBackend) {
+// inProcess runs the engine in this process.
+func inProcess(c *conf.Config, files Files, pid *os.File, newBackend NewBackend) {
+	HandleSignals()
 	if err := switchCredentials(c); err != nil {
 		log.Die("%s", err)
 	}
@@ -151,81 +183,226 @@ func switchCredentials(c *conf.Config) error {
 	return nil
 }
 
-// daemon starts the engine as a detached process and waits for it to be
-// ready.
-func daemon(c *conf.Config, files Files, pid *os.File) {
+// enginePlan is an engine process ready to start.
+type enginePlan struct {
+	cmd             *exec.Cmd
+	state           engineState
+	cfgW            *os.File // configuration pipe, our end
+	statusR         *os.File // status pipe, our end
+	errR            *os.File // engine's stderr pipe, our end (daemon mode)
+	userns          string   // user namespace the engine joins, if any
+	closeAfterStart []*os.File
+}
+
+// namespaceCaps are the capabilities an engine switched from root to nobody
+// keeps to attach to a namespace owned by the initial user namespace, as
+// upstream keeps them (setns needs CAP_SYS_ADMIN, configuring the tap
+// CAP_NET_ADMIN).
+var namespaceCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_NET_ADMIN, unix.CAP_NET_BIND_SERVICE}
+
+// plan builds the engine process for the mode:
+//
+//   - passt: a new session (daemon); credentials switched if needed.
+//   - pasta spawning a command: new user (mapping 0 to our ids, setgroups
+//     denied), mount, IPC and UTS namespaces; root has switched to nobody
+//     in this process first, so the user namespace belongs to nobody.
+//   - pasta attaching: the namespaces stay; joining a user namespace goes
+//     through the entry stub; root switching to nobody keeps the namespace
+//     capabilities as ambient ones.
+func plan(c *conf.Config, files Files) (*enginePlan, error) {
+	p := &enginePlan{}
+	var extra []*os.File
+	var desc []string
+	add := func(name string, f *os.File) {
+		extra = append(extra, f)
+		desc = append(desc, fmt.Sprintf("%s=%d", name, 2+len(extra)))
+	}
+	if files.Userns != nil {
+		add("userns", files.Userns) // fd 3, for the entry stub
+	}
 	cfgR, cfgW, err := os.Pipe()
 	if err != nil {
-		log.Die("Couldn't create pipe: %s", strerror(err))
+		return nil, fmt.Errorf("Couldn't create pipe: %s", strerror(err))
 	}
 	statusR, statusW, err := os.Pipe()
 	if err != nil {
-		log.Die("Couldn't create pipe: %s", strerror(err))
+		return nil, fmt.Errorf("Couldn't create pipe: %s", strerror(err))
 	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		log.Die("Couldn't create pipe: %s", strerror(err))
-	}
-	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-	if err != nil {
-		log.Die("Couldn't open %s: %s", os.DevNull, strerror(err))
-	}
-
-	extra := []*os.File{cfgR, statusW}
-	desc := []string{"config=3", "status=4"}
+	add("config", cfgR)
+	add("status", statusW)
+	p.cfgW, p.statusR = cfgW, statusR
+	p.closeAfterStart = append(p.closeAfterStart, cfgR, statusW)
 	if files.Log != nil {
-		extra = append(extra, files.Log)
-		desc = append(desc, fmt.Sprintf("log=%d", 2+len(extra)))
+		add("log", files.Log)
 	}
 	if files.Socket != nil {
-		extra = append(extra, files.Socket)
-		desc = append(desc, fmt.Sprintf("socket=%d", 2+len(extra)))
+		add("socket", files.Socket)
+	}
+	if files.Netns != nil {
+		add("netns", files.Netns)
+	}
+	if files.Pcap != nil {
+		add("pcap", files.Pcap)
 	}
 
+	env := append(os.Environ(), EngineEnv+"="+strings.Join(desc, ","))
+	args := append([]string(nil), c.Args...)
+	if files.Userns != nil {
+		env = append(env, argv0Env+"="+args[0])
+		args[0] = JoinMarker
+		p.userns = c.Userns
+	}
 	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe",
-		Args:       c.Args,
-		Env:        append(os.Environ(), EngineEnv+"="+strings.Join(desc, ",")),
-		Stdin:      devnull,
-		Stdout:     devnull,
-		Stderr:     errW,
-		ExtraFiles: extra,
-		SysProcAttr: &syscall.SysProcAttr{
-			Setsid: true,
-		},
+		Path:        "/proc/self/exe",
+		Args:        args,
+		Env:         env,
+		ExtraFiles:  extra,
+		SysProcAttr: &syscall.SysProcAttr{},
 	}
-	if c.UID != os.Geteuid() || c.GID != os.Getegid() {
-		cmd.SysProcAttr.Credential = &syscall.Credential{
-			Uid: uint32(c.UID), Gid: uint32(c.GID), Groups: []uint32{},
+	sys := cmd.SysProcAttr
+
+	if c.Foreground {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+		sys.Pdeathsig = syscall.SIGTERM
+	} else {
+		devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+		if err != nil {
+			return nil, fmt.Errorf("Couldn't open %s: %s", os.DevNull, strerror(err))
 		}
+		errR, errW, err := os.Pipe()
+		if err != nil {
+			return nil, fmt.Errorf("Couldn't create pipe: %s", strerror(err))
+		}
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, errW
+		p.errR = errR
+		p.closeAfterStart = append(p.closeAfterStart, devnull, errW)
+		sys.Setsid = true
 	}
-	if err := cmd.Start(); err != nil {
+
+	switching := c.UID != os.Geteuid() || c.GID != os.Getegid()
+	switch {
+	case c.Mode == conf.ModePasta && c.Spawn():
+		if switching {
+			// The user namespace must belong to the target user:
+			// switch here, then make ourselves dumpable again so
+			// that we may write the child's ID maps.
+			if err := switchCredentials(c); err != nil {
+				return nil, err
+			}
+			if err := unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0); err != nil {
+				return nil, fmt.Errorf("Couldn't set dumpable: %s", strerror(err))
+			}
+		}
+		sys.Cloneflags = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
+		sys.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: c.UID, Size: 1}}
+		sys.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: c.GID, Size: 1}}
+		sys.GidMappingsEnableSetgroups = false
+	case c.Mode == conf.ModePasta && switching:
+		sys.Credential = &syscall.Credential{Uid: uint32(c.UID), Gid: uint32(c.GID), Groups: []uint32{}}
+		sys.AmbientCaps = namespaceCaps
+	case switching:
+		sys.Credential = &syscall.Credential{Uid: uint32(c.UID), Gid: uint32(c.GID), Groups: []uint32{}}
+	}
+	p.cmd = cmd
+	p.state = engineState{Config: c, SocketPath: files.SocketPath, StartTime: log.StartTime()}
+	return p, nil
+}
+
+// start starts the engine and sends it the configuration.
+func (p *enginePlan) start() {
+	if err := p.cmd.Start(); err != nil {
 		log.Die("Couldn't start engine process: %s", strerror(err))
 	}
-	cfgR.Close()
-	statusW.Close()
-	errW.Close()
-	devnull.Close()
-
-	state := engineState{Config: c, SocketPath: files.SocketPath, StartTime: log.StartTime()}
+	for _, f := range p.closeAfterStart {
+		f.Close()
+	}
 	go func() {
-		// The engine reads all of it before setting up: no deadlock.
-		_ = json.NewEncoder(cfgW).Encode(&state)
-		cfgW.Close()
+		_ = json.NewEncoder(p.cfgW).Encode(&p.state)
+		p.cfgW.Close()
 	}()
+}
 
-	_, _ = io.Copy(os.Stderr, errR)
+// ready waits for the engine's ready byte.
+func (p *enginePlan) ready() bool {
 	var b [1]byte
-	n, _ := statusR.Read(b[:])
-	if n == 1 && b[0] == readyByte {
-		if err := writePID(pid, cmd.Process.Pid); err != nil {
+	n, _ := p.statusR.Read(b[:])
+	return n == 1 && b[0] == readyByte
+}
+
+// joinFailure explains the exit status of an engine whose entry stub could
+// not join the user namespace (see entry_amd64.s), or returns "".
+func (p *enginePlan) joinFailure(status int) string {
+	if p.userns == "" {
+		return ""
+	}
+	switch {
+	case status == 255:
+		return fmt.Sprintf("Couldn't create namespaces in user namespace %s", p.userns)
+	case status > 64 && status < 255:
+		return fmt.Sprintf("Couldn't enter user namespace %s: %s", p.userns, strerror(syscall.Errno(status-64)))
+	}
+	return ""
+}
+
+// failed reports an engine that exited before it was ready, and exits.
+func (p *enginePlan) failed() {
+	err := p.cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); ok {
+		if msg := p.joinFailure(ee.ExitCode()); msg != "" {
+			log.Errorf("%s", msg)
+		}
+	}
+	log.Exit(1)
+}
+
+// daemon starts the engine as a detached process and waits for it to be
+// ready.
+func daemon(p *enginePlan, pid *os.File) {
+	HandleSignals()
+	p.start()
+	_, _ = io.Copy(os.Stderr, p.errR)
+	if p.ready() {
+		if err := writePID(pid, p.cmd.Process.Pid); err != nil {
 			log.Errorf("%s", err)
-			_ = cmd.Process.Kill()
+			_ = p.cmd.Process.Kill()
 			log.Exit(1)
 		}
 		log.Exit(0)
 	}
-	_ = cmd.Wait()
+	p.failed()
+}
+
+// foreground starts the engine, writes our PID once it is ready, and exits
+// as the engine does.
+func foreground(p *enginePlan, pid *os.File) {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGINT, syscall.SIGHUP)
+	p.start()
+	go func() {
+		for s := range sigs {
+			_ = p.cmd.Process.Signal(s)
+		}
+	}()
+	if !p.ready() {
+		p.failed()
+	}
+	if err := writePID(pid, os.Getpid()); err != nil {
+		log.Errorf("%s", err)
+	}
+	err := p.cmd.Wait()
+	if err == nil {
+		log.Exit(0)
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			// Die the same way, so that a shell sees the signal.
+			signal.Reset(ws.Signal())
+			log.Close()
+			_ = unix.Kill(os.Getpid(), ws.Signal())
+			log.Exit(128 + int(ws.Signal()))
+		}
+		log.Exit(ee.ExitCode())
+	}
 	log.Exit(1)
 }
 
@@ -244,6 +421,29 @@ func IsEngine() bool {
 	return ok
 }
 
+// finishJoin completes the user namespace join of an engine started with
+// JoinMarker: check that the entry stub did join, then execute ourselves
+// again under the caller's argv[0], keeping namespaces and descriptors.
+func finishJoin(fds map[string]int) {
+	if len(os.Args) == 0 || os.Args[0] != JoinMarker {
+		return
+	}
+	var self, target unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/user", &self); err != nil {
+		fmt.Fprintf(os.Stderr, "Couldn't inspect own user namespace: %s\n", strerror(err))
+		os.Exit(1)
+	}
+	if err := unix.Fstat(fds["userns"], &target); err != nil || self.Ino != target.Ino || self.Dev != target.Dev {
+		fmt.Fprintln(os.Stderr, "Couldn't enter user namespace: this binary was built without its entry point (-ldflags=-E=main.pastaEntry) or for an architecture that lacks it")
+		os.Exit(1)
+	}
+	args := append([]string{os.Getenv(argv0Env)}, os.Args[1:]...)
+	os.Unsetenv(argv0Env)
+	err := unix.Exec("/proc/self/exe", args, os.Environ())
+	fmt.Fprintf(os.Stderr, "Couldn't execute engine: %s\n", strerror(err))
+	os.Exit(1)
+}
+
 // RunEngine is the re-executed engine's main; it never returns.
 func RunEngine(newBackend NewBackend) {
 	fds := map[string]int{}
@@ -253,6 +453,7 @@ func RunEngine(newBackend NewBackend) {
 			fds[k] = n
 		}
 	}
+	finishJoin(fds)
 	os.Unsetenv(EngineEnv)
 
 	var state engineState
@@ -267,7 +468,7 @@ func RunEngine(newBackend NewBackend) {
 
 	log.SetStartTime(state.StartTime)
 	setupLogging(c)
-	var files Files
+	files := Files{}
 	if n, ok := fds["log"]; ok {
 		files.Log = os.NewFile(uintptr(n), c.LogFile)
 		if err := log.UseFD(files.Log, c.LogSize); err != nil {
@@ -277,6 +478,15 @@ func RunEngine(newBackend NewBackend) {
 	if n, ok := fds["socket"]; ok {
 		files.Socket = os.NewFile(uintptr(n), state.SocketPath)
 		files.SocketPath = state.SocketPath
+	}
+	if n, ok := fds["netns"]; ok {
+		files.Netns = os.NewFile(uintptr(n), c.Netns)
+	}
+	if n, ok := fds["userns"]; ok {
+		files.Userns = os.NewFile(uintptr(n), c.Userns)
+	}
+	if n, ok := fds["pcap"]; ok {
+		files.Pcap = os.NewFile(uintptr(n), c.Pcap)
 	}
 	log.ConfigDone()
 	HandleSignals()
@@ -289,15 +499,17 @@ func RunEngine(newBackend NewBackend) {
 		log.Die("%s", err)
 	}
 
-	// Ready: tell the launcher, then let go of its stderr.
+	// Ready: tell the launcher; a daemon lets go of its stderr.
 	if _, err := status.Write([]byte{readyByte}); err != nil {
 		log.Die("Couldn't report readiness: %s", strerror(err))
 	}
 	status.Close()
-	log.SetStderr(false)
-	if devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0); err == nil {
-		_ = unix.Dup3(int(devnull.Fd()), 2, 0)
-		devnull.Close()
+	if !c.Foreground {
+		log.SetStderr(false)
+		if devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0); err == nil {
+			_ = unix.Dup3(int(devnull.Fd()), 2, 0)
+			devnull.Close()
+		}
 	}
 	log.Exit(b.Run())
 }
@@ -321,7 +533,6 @@ func setupLogging(c *conf.Config) {
 }
 
 func strerror(err error) string {
-	var en syscall.Errno
 	if pe, ok := err.(*os.PathError); ok {
 		err = pe.Err
 	}
@@ -329,8 +540,7 @@ func strerror(err error) string {
 		err = e.Err
 	}
 	if e, ok := err.(syscall.Errno); ok {
-		en = e
-		s := en.Error()
+		s := e.Error()
 		return strings.ToUpper(s[:1]) + s[1:]
 	}
 	return err.Error()

@@ -171,6 +171,10 @@ func firstLine(s string) string {
 func tempDirFor(t *testing.T, uid int) string {
 	dir := t.TempDir()
 	if os.Geteuid() == 0 {
+		// t.TempDir's parent is private too.
+		if err := os.Chmod(filepath.Dir(dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.Chmod(dir, 0o777); err != nil {
 			t.Fatal(err)
 		}
@@ -271,7 +275,8 @@ func TestCommandLine(t *testing.T) {
 		{"/usr/bin/passt", []string{"-t"}, 1, "", "/usr/bin/passt: option requires an argument -- 't'"},
 		{"passt", []string{"-m", "70000"}, 1, "", "MTU 70000 too large (max 65521)"},
 		{"pasta", []string{"-e", "--version"}, 0, "pasta ", "--stderr will be dropped soon"},
-		{"pasta", []string{"-q", "--netns", "/nonexistent"}, 1, "", "not supported yet"},
+		{"passt", []string{"-q", "--vhost-user"}, 1, "", "vhost-user mode is not supported yet"},
+		{"pasta", []string{"-q", "--netns", "/nonexistent"}, 1, "", "Couldn't open network namespace /nonexistent: No such file or directory"},
 		{"passt", []string{"-q", "-t", "8080"}, 1, "", "port forwarding is not supported yet"},
 	} {
 		cmd := exec.Command(passtBin, tc.args...)

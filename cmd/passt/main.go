@@ -13,6 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -21,15 +25,28 @@ import (
 	"passt/conf/hostinfo"
 	"passt/lifecycle"
 	"passt/log"
+	"passt/mode/pasta"
+	"passt/ns"
+	"passt/pcap"
 	"passt/unixsock"
 	"passt/version"
 )
 
+// The main goroutine stays on the main thread: children started with a
+// parent-death signal are tied to the thread that started them, and the
+// runtime clones new threads from a clean one.
+func init() { runtime.LockOSThread() }
+
 func main() {
+	signal.Ignore(syscall.SIGPIPE)
+	if ns.IsStub() {
+		err := ns.RunStub()
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	if lifecycle.IsEngine() {
 		lifecycle.RunEngine(newBackend)
 	}
-	lifecycle.HandleSignals()
 	prepareProcess()
 
 	mode, err := conf.ModeFromArgs(os.Args)
@@ -67,6 +84,21 @@ func main() {
 		}
 	}
 	files := lifecycle.Files{Log: log.File()}
+	if c.Mode == conf.ModePasta && !c.Spawn() {
+		if err := openNamespaces(c, &files); err != nil {
+			log.Die("%s", err)
+		}
+	}
+	if c.Pcap != "" {
+		f, err := os.OpenFile(c.Pcap, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_CLOEXEC, 0o600)
+		if err != nil {
+			// Not fatal, as upstream.
+			log.Errorf("Failed to open pcap file %s: %s", c.Pcap, strerror(err))
+			c.Pcap = ""
+		} else {
+			files.Pcap = f
+		}
+	}
 	if c.Mode != conf.ModePasta && c.FD < 0 {
 		ln, path, err := unixsock.Listen(c.SocketPath)
 		if err != nil {
@@ -90,28 +122,76 @@ func main() {
 
 // newBackend builds the engine's backend for the mode.
 func newBackend(c *conf.Config, f lifecycle.Files) (lifecycle.Backend, error) {
-	if c.Mode == conf.ModePasst && f.Socket != nil {
+	var capture *pcap.Writer
+	if f.Pcap != nil {
+		w, err := pcap.New(f.Pcap)
+		if err != nil {
+			log.Errorf("%s", err)
+		} else {
+			capture = w
+			log.OnExit(func() { _ = w.Close() })
+		}
+	}
+	switch {
+	case c.Mode == conf.ModePasta:
+		return pasta.New(c, f, capture), nil
+	case c.Mode == conf.ModePasst && f.Socket != nil:
 		return unixsock.NewServer(f.Socket), nil
 	}
 	return nil, fmt.Errorf("%s mode is not supported yet", c.Mode)
 }
 
+// openNamespaces opens, with the caller's credentials, the network
+// namespace pasta attaches to and the user namespace it joins (none when it
+// is the one we are in already).
+func openNamespaces(c *conf.Config, files *lifecycle.Files) error {
+	nf, err := os.OpenFile(c.Netns, os.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("Couldn't open network namespace %s: %s", c.Netns, strerror(err))
+	}
+	files.Netns = nf
+	if c.NetnsOnly || c.Userns == "" {
+		return nil
+	}
+	uf, err := os.OpenFile(c.Userns, os.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("Couldn't open user namespace %s: %s", c.Userns, strerror(err))
+	}
+	var self, target unix.Stat_t
+	if unix.Stat("/proc/self/ns/user", &self) == nil && unix.Fstat(int(uf.Fd()), &target) == nil &&
+		self.Ino == target.Ino && self.Dev == target.Dev {
+		uf.Close() // already there
+		return nil
+	}
+	if !haveEntryStub {
+		uf.Close()
+		return fmt.Errorf("Couldn't enter user namespace %s: not supported on this architecture", c.Userns)
+	}
+	files.Userns = uf
+	return nil
+}
+
+func strerror(err error) string {
+	var en syscall.Errno
+	if errors.As(err, &en) {
+		s := en.Error()
+		return strings.ToUpper(s[:1]) + s[1:]
+	}
+	return err.Error()
+}
+
 // unsupported fails loudly for what parses but has no machinery yet.
 func unsupported(c *conf.Config) error {
 	switch {
-	case c.Mode == conf.ModePasta:
-		return errors.New("pasta mode (network namespaces and the tap device) is not supported yet")
 	case c.Mode == conf.ModeVhostUser:
 		return errors.New("vhost-user mode is not supported yet")
 	case c.FD >= 0:
 		return errors.New("--fd is not supported yet")
 	case c.ConfPath != "":
 		return errors.New("--conf-path is not supported yet")
-	case c.Pcap != "":
-		return errors.New("--pcap is not supported yet")
 	case c.Stats != 0:
 		return errors.New("--stats is not supported yet")
-	case len(c.Inbound.Rules) > 0 || len(c.Outbound.Rules) > 0:
+	case c.ExplicitRules:
 		return errors.New("port forwarding is not supported yet")
 	}
 	return nil
