@@ -545,3 +545,45 @@ func TestRootlesskit(t *testing.T) {
 		t.Errorf("default route: %+v", routes)
 	}
 }
+
+// TestPastaTapGoneAndNoNetnsQuit: deleting the tap ends pasta with status
+// 1; with --no-netns-quit pasta outlives its namespace's file until SIGTERM.
+func TestPastaTapGoneAndNoNetnsQuit(t *testing.T) {
+	requireRoot(t)
+	requireCommands(t, "ip")
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, noQuit := range []bool{false, true} {
+		name := fmt.Sprintf("pasta-tq-%d-%v", os.Getpid(), noQuit)
+		if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+			t.Fatalf("ip netns add: %v: %s", err, out)
+		}
+		pidFile := filepath.Join(tempDirFor(t, 65534), "pid")
+		args := []string{"-q", "--config-net", "-I", "tapq", "-P", pidFile, "--netns", name}
+		if noQuit {
+			args = append(args, "--no-netns-quit")
+		}
+		if out, err := exec.Command(pastaBin(t), args...).CombinedOutput(); err != nil {
+			t.Fatalf("pasta: %v: %s", err, out)
+		}
+		pid := readPID(t, pidFile)
+		if !noQuit {
+			_ = exec.Command("ip", "-n", name, "link", "del", "tapq").Run()
+			if st, _ := waitGone(t, pid, 2*time.Second); st != 1 {
+				t.Errorf("tap deleted: status %d, want 1", st)
+			}
+			_ = exec.Command("ip", "netns", "del", name).Run()
+			continue
+		}
+		_ = exec.Command("ip", "netns", "del", name).Run()
+		time.Sleep(1500 * time.Millisecond)
+		if err := unix.Kill(pid, 0); err != nil {
+			t.Fatalf("--no-netns-quit: pasta exited when the namespace file went away")
+		}
+		_ = unix.Kill(pid, unix.SIGTERM)
+		if st, _ := waitGone(t, pid, 2*time.Second); st != 0 {
+			t.Errorf("SIGTERM: status %d, want 0", st)
+		}
+	}
+}
