@@ -1,23 +1,29 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# Install the packages the test suite needs, when missing. Needs root for
-# apt-get; without root it only reports what is missing (and the tests that
-# need it fail in CI).
+# Install what the test suite needs, when missing: Debian packages (as root,
+# with apt-get), rootlesskit (from the Go module proxy), and Debian's cloud
+# kernel unpacked for the QEMU test. Without root it only reports what is
+# missing (and the tests that need it fail in CI).
 set -eu
 
 need=""
 have() { command -v "$1" >/dev/null 2>&1; }
-have ip      || need="$need iproute2"
-have tcpdump || need="$need tcpdump"
-have ping    || need="$need iputils-ping"
-have nsenter || need="$need util-linux"
-have socat   || need="$need socat"
-have iperf3  || need="$need iperf3"
-have busybox || need="$need busybox-static"
-have setpriv || need="$need util-linux"
+have ip       || need="$need iproute2"
+have tcpdump  || need="$need tcpdump"
+have ping     || need="$need iputils-ping"
+have nsenter  || need="$need util-linux"
+have socat    || need="$need socat"
+have iperf3   || need="$need iperf3"
+have busybox  || need="$need busybox-static"
+have setpriv  || need="$need util-linux"
 have newuidmap || need="$need uidmap"
-have useradd || need="$need passwd"
+have useradd  || need="$need passwd"
+have qemu-system-x86_64 || need="$need qemu-system-x86"
+
+kdir=/var/cache/passt-go-test/kernel
+kernel=yes
+ls "$kdir"/boot/vmlinuz-* >/dev/null 2>&1 || kernel=no
 
 # rootlesskit, a client of pasta, from the Go module proxy.
 gobin="$(go env GOPATH)/bin"
@@ -26,12 +32,26 @@ if ! [ -x "$gobin/rootlesskit" ] && command -v go >/dev/null 2>&1; then
 		echo "install-deps: could not install rootlesskit" >&2
 fi
 
-[ -z "$need" ] && exit 0
+[ -z "$need" ] && [ "$kernel" = yes ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
-	echo "install-deps: missing packages:$need (run as root to install)" >&2
+	echo "install-deps: missing:$need $( [ $kernel = no ] && echo kernel) (run as root to install)" >&2
 	exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends $need >/dev/null
+if [ -n "$need" ]; then
+	apt-get install -y -qq --no-install-recommends $need >/dev/null
+fi
+if [ "$kernel" = no ] && [ "$(dpkg --print-architecture)" = amd64 ]; then
+	pkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-/ { print $2; exit }')
+	tmp=$(mktemp -d)
+	chmod 0755 "$tmp"
+	if (cd "$tmp" && apt-get download -qq "$pkg" 2>/dev/null); then
+		mkdir -p "$kdir"
+		dpkg-deb -x "$tmp"/*.deb "$kdir"
+	else
+		echo "install-deps: could not download $pkg" >&2
+	fi
+	rm -rf "$tmp"
+fi

@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+
+package tap
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Stream framing (passt, QEMU's -netdev stream, --fd socketpairs): each
+// Ethernet frame is preceded by its length as a 4-byte big-endian number.
+//
+// Reading: one read(2) fills as much of a large buffer as the socket has,
+// and every complete frame in it is returned in one batch, as sub-slices of
+// the buffer (valid until the next read). A frame cut by the end of a read
+// stays at the end of the buffer and is moved to its start before the next
+// read, so frames are reassembled whatever the peer's write boundaries; only
+// that partial tail is ever copied. A length outside 14..65535 means the
+// stream is out of step: ErrBadFrameLength, and the connection must be
+// reset.
+//
+// Writing: frames shorter than 60 bytes are padded to 60 (the Ethernet
+// minimum, as upstream does); length prefixes and frames are gathered into
+// one writev(2) per batch. A stream cannot drop half a frame, so a short
+// write is completed, waiting for the socket to drain.
+
+// StreamMinFrame and StreamMaxFrame bound the frame lengths a peer may
+// announce.
+const (
+	StreamMinFrame = ethHdrLen
+	StreamMaxFrame = 65535
+	// streamPad is the length short frames are padded to.
+	streamPad = 60
+	// streamBufSize is the receive buffer: many frames per read.
+	streamBufSize = 4 << 20
+	// streamMaxIov bounds the iovecs of one writev (the kernel allows 1024).
+	streamMaxIov = 1024
+)
+
+// ErrBadFrameLength reports a length prefix outside 14..65535.
+var ErrBadFrameLength = errors.New("Bad frame size from guest, resetting connection")
+
+// Stream is a connected stream socket carrying length-prefixed frames.
+type Stream struct {
+	fd         int
+	buf        []byte
+	start, end int // unparsed bytes are buf[start:end]
+
+	lens [streamMaxIov / 2][4]byte
+	iov  [streamMaxIov]unix.Iovec
+	pad  [streamPad]byte
+}
+
+// NewStream wraps a connected stream socket (made non-blocking here), with
+// large socket buffers where the system allows them.
+func NewStream(fd int) (*Stream, error) {
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return nil, err
+	}
+	for _, opt := range []int{unix.SO_SNDBUF, unix.SO_RCVBUF} {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, opt, 16<<20)
+	}
+	return &Stream{fd: fd, buf: make([]byte, streamBufSize)}, nil
+}
+
+// Fd returns the socket.
+func (s *Stream) Fd() int { return s.fd }
+
+// Close closes the socket.
+func (s *Stream) Close() error { return unix.Close(s.fd) }
+
+// ReadFrames reads what the socket has and returns the complete frames in
+// out (at most len(out); the rest stay buffered for the next call, which
+// returns them before reading again). io.EOF: the peer closed the stream;
+// ErrBadFrameLength: reset the connection.
+func (s *Stream) ReadFrames(out [][]byte) (int, error) {
+	n := s.parse(out)
+	if n > 0 {
+		return n, nil
+	}
+	// Nothing complete: move the partial frame to the front and read.
+	if s.start > 0 {
+		s.end = copy(s.buf, s.buf[s.start:s.end])
+		s.start = 0
+	}
+	for {
+		r, _, e := unix.Syscall(unix.SYS_READ, uintptr(s.fd), uintptr(unsafe.Pointer(&s.buf[s.end])), uintptr(len(s.buf)-s.end))
+		switch {
+		case e == unix.EINTR:
+			continue
+		case e == unix.EAGAIN:
+			return 0, nil
+		case e != 0:
+			return 0, e
+		case r == 0:
+			return 0, io.EOF
+		}
+		s.end += int(r)
+		break
+	}
+	n = s.parse(out)
+	if n == 0 && s.badLength() {
+		return 0, ErrBadFrameLength
+	}
+	return n, nil
+}
+
+// badLength reports whether the next length prefix is out of range.
+func (s *Stream) badLength() bool {
+	if s.end-s.start < 4 {
+		return false
+	}
+	l := binary.BigEndian.Uint32(s.buf[s.start:])
+	return l < StreamMinFrame || l > StreamMaxFrame
+}
+
+// parse returns the complete frames buffered.
+func (s *Stream) parse(out [][]byte) int {
+	n := 0
+	for n < len(out) && s.end-s.start >= 4 {
+		l := int(binary.BigEndian.Uint32(s.buf[s.start:]))
+		if l < StreamMinFrame || l > StreamMaxFrame {
+			break
+		}
+		if s.end-s.start-4 < l {
+			break
+		}
+		out[n] = s.buf[s.start+4 : s.start+4+l]
+		s.start += 4 + l
+		n++
+	}
+	if s.start == s.end {
+		s.start, s.end = 0, 0
+	}
+	return n
+}
+
+// Write writes one frame.
+func (s *Stream) Write(frame []byte) error {
+	f := [1][]byte{frame}
+	_, err := s.WriteBatch(f[:])
+	return err
+}
+
+// WriteBatch writes frames with their length prefixes, padding short ones,
+// in as few writev calls as the iovec limit allows.
+func (s *Stream) WriteBatch(frames [][]byte) (int, error) {
+	done := 0
+	for done < len(frames) {
+		niov, total, k := 0, 0, 0
+		for done+k < len(frames) && niov+3 <= streamMaxIov {
+			f := frames[done+k]
+			l := len(f)
+			if l < streamPad {
+				l = streamPad
+			}
+			binary.BigEndian.PutUint32(s.lens[k][:], uint32(l))
+			s.iov[niov].Base = &s.lens[k][0]
+			s.iov[niov].SetLen(4)
+			niov++
+			if len(f) > 0 {
+				s.iov[niov].Base = &f[0]
+				s.iov[niov].SetLen(len(f))
+				niov++
+			}
+			if len(f) < streamPad {
+				s.iov[niov].Base = &s.pad[0]
+				s.iov[niov].SetLen(streamPad - len(f))
+				niov++
+			}
+			total += 4 + l
+			k++
+		}
+		if err := s.writev(niov, total); err != nil {
+			return done, err
+		}
+		done += k
+	}
+	return done, nil
+}
+
+// writev writes the first niov iovecs (total bytes), completing short
+// writes.
+func (s *Stream) writev(niov, total int) error {
+	iov := s.iov[:niov]
+	for total > 0 {
+		r, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(s.fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		switch {
+		case e == unix.EINTR:
+			continue
+		case e == unix.EAGAIN:
+			if err := s.waitWritable(); err != nil {
+				return err
+			}
+			continue
+		case e != 0:
+			return e
+		}
+		total -= int(r)
+		// Skip what was written.
+		w := int(r)
+		for len(iov) > 0 && w >= int(iov[0].Len) {
+			w -= int(iov[0].Len)
+			iov = iov[1:]
+		}
+		if w > 0 {
+			iov[0].Base = (*byte)(unsafe.Add(unsafe.Pointer(iov[0].Base), w))
+			iov[0].SetLen(int(iov[0].Len) - w)
+		}
+	}
+	return nil
+}
+
+// streamWriteTimeout bounds the wait for a peer that does not read.
+const streamWriteTimeout = 10 * time.Second
+
+func (s *Stream) waitWritable() error {
+	pfd := [1]unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLOUT}}
+	for {
+		n, err := unix.Poll(pfd[:], int(streamWriteTimeout/time.Millisecond))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return unix.ETIMEDOUT
+		}
+		if pfd[0].Revents&(unix.POLLERR|unix.POLLHUP) != 0 {
+			return unix.EPIPE
+		}
+		return nil
+	}
+}

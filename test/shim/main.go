@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+
+// Command shim is the test suite's stand-in for a virtual machine: run
+// inside a network namespace, it creates a tap device there and relays its
+// frames to passt's UNIX domain socket in QEMU's stream framing (a 4-byte
+// big-endian length before each frame), and back. The namespace's own
+// network stack (DHCP clients, SLAAC, ping, iperf3) then talks to passt the
+// way a guest kernel behind QEMU's virtio-net would.
+//
+// Usage: shim SOCKET IFNAME [MTU]
+//
+// It prints "ready" on stdout once the tap exists and the socket is
+// connected, and exits when passt closes the connection.
+package main
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+func main() {
+	if len(os.Args) < 3 {
+		fmt.Fprintln(os.Stderr, "usage: shim SOCKET IFNAME [MTU]")
+		os.Exit(2)
+	}
+	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		fatal("open /dev/net/tun: %v", err)
+	}
+	ifr, err := unix.NewIfreq(os.Args[2])
+	if err != nil {
+		fatal("%v", err)
+	}
+	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+		fatal("TUNSETIFF: %v", err)
+	}
+	if len(os.Args) > 3 {
+		mtu, _ := strconv.Atoi(os.Args[3])
+		s, _ := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+		r, _ := unix.NewIfreq(os.Args[2])
+		r.SetUint32(uint32(mtu))
+		if err := unix.IoctlIfreq(s, unix.SIOCSIFMTU, r); err != nil {
+			fatal("SIOCSIFMTU: %v", err)
+		}
+		unix.Close(s)
+	}
+	tap := os.NewFile(uintptr(fd), "tap")
+	conn, err := net.Dial("unix", os.Args[1])
+	if err != nil {
+		fatal("connect: %v", err)
+	}
+	fmt.Println("ready")
+
+	go func() { // tap -> passt
+		buf := make([]byte, 4+65536)
+		for {
+			n, err := tap.Read(buf[4:])
+			if err != nil {
+				fatal("tap read: %v", err)
+			}
+			binary.BigEndian.PutUint32(buf, uint32(n))
+			if _, err := conn.Write(buf[:4+n]); err != nil {
+				os.Exit(0)
+			}
+		}
+	}()
+	r := bufio.NewReaderSize(conn, 1<<20) // passt -> tap
+	buf := make([]byte, 65536)
+	var hdr [4]byte
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			os.Exit(0)
+		}
+		n := binary.BigEndian.Uint32(hdr[:])
+		if n > uint32(len(buf)) {
+			fatal("frame of %d bytes", n)
+		}
+		if _, err := io.ReadFull(r, buf[:n]); err != nil {
+			os.Exit(0)
+		}
+		if _, err := tap.Write(buf[:n]); err != nil {
+			fatal("tap write: %v", err)
+		}
+	}
+}
+
+func fatal(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "shim: "+format+"\n", args...)
+	os.Exit(1)
+}
