@@ -20,6 +20,7 @@ have setpriv  || need="$need util-linux"
 have newuidmap || need="$need uidmap"
 have useradd  || need="$need passwd"
 have qemu-system-x86_64 || need="$need qemu-system-x86"
+have dhclient || need="$need isc-dhcp-client"
 
 kdir=/var/cache/passt-go-test/kernel
 kernel=yes
