@@ -92,6 +92,8 @@ type Files struct {
 	Userns *os.File
 	// Pcap is the capture file (--pcap), or nil.
 	Pcap *os.File
+	// Conn is the connected guest socket given with --fd, or nil.
+	Conn *os.File
 }
 
 // NewBackend builds the backend for a configuration and its files; set by
@@ -202,7 +204,8 @@ var namespaceCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_NET_ADMIN, unix.CAP_N
 
 // plan builds the engine process for the mode:
 //
-//   - passt: a new session (daemon); credentials switched if needed.
+//   - passt: a new, unmapped user namespace and a new session (daemon);
+//     credentials switched first if needed.
 //   - pasta spawning a command: new user (mapping 0 to our ids, setgroups
 //     denied), mount, IPC and UTS namespaces; root has switched to nobody
 //     in this process first, so the user namespace belongs to nobody.
@@ -243,6 +246,9 @@ func plan(c *conf.Config, files Files) (*enginePlan, error) {
 	}
 	if files.Pcap != nil {
 		add("pcap", files.Pcap)
+	}
+	if files.Conn != nil {
+		add("conn", files.Conn)
 	}
 
 	env := append(os.Environ(), EngineEnv+"="+strings.Join(desc, ","))
@@ -300,8 +306,13 @@ func plan(c *conf.Config, files Files) (*enginePlan, error) {
 	case c.Mode == conf.ModePasta && switching:
 		sys.Credential = &syscall.Credential{Uid: uint32(c.UID), Gid: uint32(c.GID), Groups: []uint32{}}
 		sys.AmbientCaps = namespaceCaps
-	case switching:
-		sys.Credential = &syscall.Credential{Uid: uint32(c.UID), Gid: uint32(c.GID), Groups: []uint32{}}
+	case c.Mode != conf.ModePasta:
+		// passt runs in a new user namespace of its own, unmapped: it
+		// needs no identity there. Credentials change first, here.
+		if err := switchCredentials(c); err != nil {
+			return nil, err
+		}
+		sys.Cloneflags = unix.CLONE_NEWUSER
 	}
 	p.cmd = cmd
 	p.state = engineState{Config: c, SocketPath: files.SocketPath, StartTime: log.StartTime()}
@@ -487,6 +498,9 @@ func RunEngine(newBackend NewBackend) {
 	}
 	if n, ok := fds["pcap"]; ok {
 		files.Pcap = os.NewFile(uintptr(n), c.Pcap)
+	}
+	if n, ok := fds["conn"]; ok {
+		files.Conn = os.NewFile(uintptr(n), "guest")
 	}
 	log.ConfigDone()
 	HandleSignals()

@@ -14,8 +14,9 @@ import (
 	"testing"
 )
 
-// passtBin is the binary under test, built once for the package.
-var passtBin string
+// passtBin is the binary under test, built once for the package; shimBin
+// the guest shim (see test/shim).
+var passtBin, shimBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "passt-test-bin")
@@ -36,6 +37,13 @@ func TestMain(m *testing.M) {
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building passt: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	shimBin = filepath.Join(dir, "shim")
+	build = exec.Command("go", "build", "-o", shimBin, "passt/test/shim")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building the shim: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	code := m.Run()

@@ -23,6 +23,7 @@ import (
 
 	"passt/conf"
 	"passt/conf/hostinfo"
+	"passt/engine"
 	"passt/lifecycle"
 	"passt/log"
 	"passt/mode/pasta"
@@ -99,7 +100,12 @@ func main() {
 			files.Pcap = f
 		}
 	}
-	if c.Mode != conf.ModePasta && c.FD < 0 {
+	if c.FD >= 0 {
+		if _, err := unix.FcntlInt(uintptr(c.FD), unix.F_GETFD, 0); err != nil {
+			log.Die("Invalid --fd: %d: %s", c.FD, strerror(err))
+		}
+		files.Conn = os.NewFile(uintptr(c.FD), "guest")
+	} else if c.Mode != conf.ModePasta {
 		ln, path, err := unixsock.Listen(c.SocketPath)
 		if err != nil {
 			log.Die("%s", err)
@@ -135,8 +141,12 @@ func newBackend(c *conf.Config, f lifecycle.Files) (lifecycle.Backend, error) {
 	switch {
 	case c.Mode == conf.ModePasta:
 		return pasta.New(c, f, capture), nil
-	case c.Mode == conf.ModePasst && f.Socket != nil:
-		return unixsock.NewServer(f.Socket), nil
+	case c.Mode == conf.ModePasst:
+		e, err := engine.New(c, capture)
+		if err != nil {
+			return nil, err
+		}
+		return unixsock.NewServer(e, f.Socket, f.Conn, c.OneOff)
 	}
 	return nil, fmt.Errorf("%s mode is not supported yet", c.Mode)
 }
@@ -185,8 +195,6 @@ func unsupported(c *conf.Config) error {
 	switch {
 	case c.Mode == conf.ModeVhostUser:
 		return errors.New("vhost-user mode is not supported yet")
-	case c.FD >= 0:
-		return errors.New("--fd is not supported yet")
 	case c.ConfPath != "":
 		return errors.New("--conf-path is not supported yet")
 	case c.Stats != 0:

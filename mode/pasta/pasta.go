@@ -14,9 +14,9 @@
 // Setup runs to completion before the engine reports readiness, so the
 // launcher returns (or the command starts) only once lo is up, the tap
 // exists and, with --config-net, carries its addresses, routes and MTU.
-// Run releases the command, then waits for whichever comes first: the
-// command's exit (its status), the namespace's disappearance (status 0), or
-// the tap's failure (status 1).
+// Run releases the command and runs the engine with the tap as its guest
+// link until whichever comes first: the command's exit (its status), the
+// namespace's disappearance (status 0), or the tap's failure (status 1).
 package pasta
 
 import (
@@ -28,6 +28,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"passt/conf"
+	"passt/engine"
 	"passt/lifecycle"
 	"passt/log"
 	"passt/netconf"
@@ -46,16 +47,12 @@ type Backend struct {
 	netns   *os.File
 	tap     *tap.Device
 	gone    chan string
-	stop    chan struct{}
-
-	// Frames counts frames received from the namespace.
-	Frames uint64
 }
 
 // New returns pasta's engine for c, with the files the launcher opened and
 // the capture (nil without --pcap).
 func New(c *conf.Config, files lifecycle.Files, capture *pcap.Writer) *Backend {
-	return &Backend{c: c, files: files, pcap: capture, gone: make(chan string, 1), stop: make(chan struct{})}
+	return &Backend{c: c, files: files, pcap: capture, gone: make(chan string, 1)}
 }
 
 // hostname is the spawned namespace's hostname: -H, or "pasta-" and ours.
@@ -179,38 +176,35 @@ func family(f *conf.Family) netconf.Family {
 
 // Run starts the command, if any, and serves until the engine must exit.
 func (b *Backend) Run() int {
-	exit := make(chan int, 1)
+	e, err := engine.New(b.c, b.pcap)
+	if err != nil {
+		log.Errorf("%s", err)
+		return 1
+	}
+	if b.tap != nil {
+		if err := e.SetLink(engine.NewTapLink(b.tap)); err != nil {
+			log.Errorf("%s", err)
+			return 1
+		}
+	}
 	if b.spawned != nil {
 		if err := b.spawned.Release(); err != nil {
 			log.Errorf("Couldn't start command: %s", strerror(err))
 			return 1
 		}
-		go func() { exit <- b.spawned.Wait() }()
+		go func() {
+			status := b.spawned.Wait()
+			e.Loop.Post(func() { e.Exit(status) })
+		}()
 	}
-	tapErr := make(chan error, 1)
-	if b.tap != nil {
-		go func() { tapErr <- b.tap.Serve(b.stop, b.pcap, b.dispatch) }()
-	}
-	select {
-	case status := <-exit:
-		return status
-	case name := <-b.gone:
-		log.Infof("Namespace %s is gone, exiting", name)
-		return 0
-	case err := <-tapErr:
-		log.Errorf("%s", err)
-		return 1
-	}
-}
-
-// dispatch receives the frames the namespace sends. The services and
-// protocols that answer them arrive with the issues that build them; until
-// then frames are counted (and captured with --pcap by the tap reader).
-func (b *Backend) dispatch(frames [][]byte) {
-	b.Frames += uint64(len(frames))
-	if log.TraceEnabled() {
-		log.Tracef("%d frames from the namespace, %d in all", len(frames), b.Frames)
-	}
+	go func() {
+		name := <-b.gone
+		e.Loop.Post(func() {
+			log.Infof("Namespace %s is gone, exiting", name)
+			e.Exit(0)
+		})
+	}()
+	return e.Run()
 }
 
 func strerror(err error) string {

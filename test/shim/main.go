@@ -16,6 +16,7 @@ package main
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -86,7 +87,9 @@ func main() {
 		if _, err := io.ReadFull(r, buf[:n]); err != nil {
 			os.Exit(0)
 		}
-		if _, err := tap.Write(buf[:n]); err != nil {
+		if _, err := tap.Write(buf[:n]); err != nil && !errors.Is(err, unix.EIO) {
+			// EIO: the interface is down; the frame is dropped,
+			// as a NIC whose link is down would.
 			fatal("tap write: %v", err)
 		}
 	}

@@ -1,0 +1,371 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+
+// Package engine is the heart of the engine process: the event loop, the
+// guest link (pasta's tap device or passt's stream socket), and the layer-2
+// dispatch of every frame the guest sends.
+//
+// Theory of operation. The engine runs one loop.Loop on the goroutine that
+// calls Run, locked to its OS thread. The guest link is a descriptor in that
+// loop; when it is readable the engine reads every frame available in one
+// batch (Link.Receive), captures the batch (--pcap), and dispatches each
+// frame by EtherType and protocol:
+//
+//   - ARP requests are answered by package arp (our MAC for every address
+//     but the guest's own);
+//   - ICMPv6 neighbour and router solicitations by package ndp;
+//   - DHCP (UDP to port 67) by package dhcp, DHCPv6 (UDP to port 547) by
+//     package dhcpv6;
+//   - TCP, UDP and ICMP towards the outside world go to the protocol
+//     handlers, which later issues add; until then they are counted.
+//
+// Replies are queued and written to the link in one batch after the read
+// batch. The source MAC of the guest's frames is learnt (the guest MAC is
+// needed to address frames to it); until it is known, frames go to the
+// broadcast address, as upstream does. When a guest appears (a client
+// connects to passt, or the tap is up) the engine probes it with an ARP
+// request and, unless disabled, sends a router advertisement; router
+// advertisements then repeat on a timer.
+//
+// The control plane here favours clarity over avoiding allocations; the data
+// path (protocol handlers) is allocation-free.
+package engine
+
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"passt/arp"
+	"passt/conf"
+	"passt/dhcp"
+	"passt/dhcpv6"
+	"passt/log"
+	"passt/loop"
+	"passt/ndp"
+	"passt/pcap"
+	"passt/pkt"
+)
+
+// Kinds of descriptors in the engine's loop.
+const (
+	KindLink   loop.Kind = iota + 1 // the guest link
+	KindListen                      // passt's listening socket
+	KindRA                          // router advertisement timer
+	KindUser                        // first kind free for the modes
+)
+
+// Link is the guest side of the wire.
+type Link interface {
+	Fd() int
+	// Receive returns frames available now (0 when none), valid until
+	// the next call.
+	Receive(out [][]byte) (int, error)
+	// Send writes frames.
+	Send(frames [][]byte) error
+}
+
+// batchSize is how many frames are read per wake-up at most.
+const batchSize = 256
+
+// Stats counts what the engine saw.
+type Stats struct {
+	Frames, Dropped, Replies uint64
+}
+
+// Engine is the event loop with the guest link and layer-2 services.
+type Engine struct {
+	c     *conf.Config
+	Loop  *loop.Loop
+	pcap  *pcap.Writer
+	link  Link
+	Stats Stats
+
+	guestMAC   [6]byte
+	guestKnown bool
+
+	arp    arp.Config
+	ndp    ndp.Config
+	dhcp   dhcp.Config
+	dhcpv6 dhcpv6.Config
+
+	raTimer *loop.Timer
+	frames  [][]byte
+	replies [][]byte
+	dec     pkt.Decoded
+
+	status int
+	// Handlers of the modes' own descriptors, by kind.
+	handlers map[loop.Kind]loop.Handler
+	// OnLinkError is called when the link fails; the default ends the
+	// engine with status 1.
+	OnLinkError func(err error)
+}
+
+// New builds an engine for c; capture may be nil.
+func New(c *conf.Config, capture *pcap.Writer) (*Engine, error) {
+	l, err := loop.New()
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		c:        c,
+		Loop:     l,
+		pcap:     capture,
+		frames:   make([][]byte, batchSize),
+		guestMAC: broadcast,
+		handlers: map[loop.Kind]loop.Handler{},
+	}
+	e.configure()
+	if !c.NoNDP && !c.NoRA && c.IP6.Enabled {
+		t, err := l.NewTimer(loop.MakeRef(KindRA, 0))
+		if err != nil {
+			return nil, err
+		}
+		e.raTimer = t
+	}
+	e.OnLinkError = func(err error) {
+		log.Errorf("%s", err)
+		e.Exit(1)
+	}
+	return e, nil
+}
+
+var broadcast = [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+
+// configure fills the services' configurations from c.
+func (e *Engine) configure() {
+	c := e.c
+	dns4, dns6, search := c.IP4.DNS, c.IP6.DNS, c.Search
+	if c.NoDHCPDNS {
+		dns4, dns6 = nil, nil
+	}
+	if c.NoDHCPSearch {
+		search = nil
+	}
+	e.arp = arp.Config{OurMAC: c.OurMAC, OurAddr: c.IP4.OurAddr, GuestAddr: c.IP4.Addr}
+	e.ndp = ndp.Config{
+		OurMAC:       c.OurMAC,
+		OurLinkLocal: c.IP6.OurAddr,
+		GuestAddr:    c.IP6.Addr,
+		MTU:          c.MTU,
+		DNS:          dns6,
+		Search:       search,
+		NoRA:         c.NoRA,
+		ManagedFlag:  true, // as upstream, even with --no-dhcpv6
+	}
+	e.dhcp = dhcp.Config{
+		OurMAC:     c.OurMAC,
+		ServerAddr: c.IP4.OurAddr,
+		GuestAddr:  c.IP4.Addr,
+		PrefixLen:  c.IP4.PrefixLen,
+		Router:     c.IP4.Gateway,
+		DNS:        dns4,
+		Search:     search,
+		MTU:        c.MTU,
+		Hostname:   c.Hostname,
+		FQDN:       c.FQDN,
+	}
+	e.dhcpv6 = dhcpv6.Config{
+		DUIDTime:     dhcpv6.DUIDTimeFrom(time.Now()),
+		OurMAC:       c.OurMAC,
+		OurLinkLocal: c.IP6.OurAddr,
+		GuestAddr:    c.IP6.Addr,
+		DNS:          dns6,
+		Search:       search,
+		FQDN:         c.FQDN,
+	}
+}
+
+// Handle registers the handler of a mode's own kind of descriptor.
+func (e *Engine) Handle(k loop.Kind, h loop.Handler) { e.handlers[k] = h }
+
+// Exit ends Run with status.
+func (e *Engine) Exit(status int) {
+	e.status = status
+	e.Loop.Stop()
+}
+
+// Run runs the loop until Exit; it returns the status.
+func (e *Engine) Run() int {
+	err := e.Loop.Run(e.dispatch)
+	if err != nil {
+		log.Errorf("%s", err)
+		return 1
+	}
+	return e.status
+}
+
+// dispatch handles one ready descriptor.
+func (e *Engine) dispatch(ref loop.Ref, events uint32) {
+	switch ref.Kind() {
+	case KindLink:
+		e.linkReady(events)
+	case KindRA:
+		e.raTimer.Ack()
+		e.sendRA()
+	default:
+		if h := e.handlers[ref.Kind()]; h != nil {
+			h(ref, events)
+		}
+	}
+}
+
+// SetLink attaches the guest link (nil: none) and probes the guest.
+func (e *Engine) SetLink(l Link) error {
+	if e.link != nil {
+		e.Loop.Del(e.link.Fd())
+	}
+	e.link = l
+	e.guestMAC, e.guestKnown = broadcast, false
+	if l == nil {
+		return nil
+	}
+	if err := e.Loop.Add(l.Fd(), unix.EPOLLIN|unix.EPOLLRDHUP, loop.MakeRef(KindLink, 0)); err != nil {
+		return err
+	}
+	e.probe()
+	return nil
+}
+
+// probe sends what upstream sends when a guest appears: an ARP request and
+// a neighbour solicitation for the guest's addresses, so that its replies
+// teach us its MAC. Router advertisements start on their timer.
+func (e *Engine) probe() {
+	if e.c.IP4.Enabled && e.c.IP4.Addr.IsValid() && e.arp.OurAddr.IsValid() {
+		e.replies = append(e.replies, arp.Request(&e.arp, e.c.IP4.Addr))
+	}
+	if e.c.IP6.Enabled && !e.c.NoNDP && e.c.IP6.Addr.IsValid() && e.ndp.OurLinkLocal.IsValid() {
+		if ns := ndp.NeighborSolicitation(&e.ndp); ns != nil {
+			e.replies = append(e.replies, ns)
+		}
+	}
+	e.flush()
+	if e.raTimer != nil {
+		_ = e.raTimer.Set(ndp.RAInterval(), 0)
+	}
+}
+
+// sendRA sends an unsolicited router advertisement and re-arms the timer.
+func (e *Engine) sendRA() {
+	if e.link != nil {
+		if ra := ndp.RouterAdvertisement(&e.ndp); ra != nil {
+			e.replies = append(e.replies, ra)
+			e.flush()
+		}
+	}
+	_ = e.raTimer.Set(ndp.RAInterval(), 0)
+}
+
+// linkReady reads and dispatches every frame available from the guest.
+func (e *Engine) linkReady(events uint32) {
+	for e.link != nil {
+		n, err := e.link.Receive(e.frames)
+		if err != nil {
+			e.flush()
+			e.OnLinkError(err)
+			return
+		}
+		if n == 0 {
+			break
+		}
+		batch := e.frames[:n]
+		if e.pcap != nil {
+			_ = e.pcap.WriteFrames(batch, time.Now())
+		}
+		for _, f := range batch {
+			e.frame(f)
+		}
+		e.flush()
+	}
+	if events&(unix.EPOLLHUP|unix.EPOLLRDHUP|unix.EPOLLERR) != 0 && e.link != nil {
+		e.OnLinkError(errHangup)
+	}
+}
+
+type linkError string
+
+func (e linkError) Error() string { return string(e) }
+
+const errHangup = linkError("EOF on guest link")
+
+// frame dispatches one frame from the guest.
+func (e *Engine) frame(f []byte) {
+	e.Stats.Frames++
+	if len(f) < 14 {
+		e.Stats.Dropped++
+		return
+	}
+	var src [6]byte
+	copy(src[:], f[6:12])
+	if src[0]&1 == 0 && src != e.guestMAC {
+		e.guestMAC, e.guestKnown = src, true
+	}
+	d := &e.dec
+	if err := pkt.Decode(f, d); err != nil {
+		e.Stats.Dropped++
+		log.Debugf("dropping malformed frame from guest: %v", err)
+		return
+	}
+	var reply []byte
+	switch d.EtherType {
+	case pkt.EtherTypeARP:
+		reply = arp.Reply(&e.arp, f)
+	case pkt.EtherTypeIPv6:
+		switch {
+		case d.L4Proto == pkt.ProtoICMPv6 && d.L4HdrLen > 0 && ndp.IsNDP(f[d.L4Off]):
+			if !e.c.NoNDP {
+				reply = ndp.Handle(&e.ndp, f)
+			}
+		case d.L4Proto == pkt.ProtoUDP && d.L4HdrLen > 0 && udpDstPort(f, d) == 547 && !e.c.NoDHCPv6:
+			reply = dhcpv6.Handle(&e.dhcpv6, f)
+		default:
+			e.other(d)
+		}
+	case pkt.EtherTypeIPv4:
+		if d.L4Proto == pkt.ProtoUDP && d.L4HdrLen > 0 && udpDstPort(f, d) == 67 && !e.c.NoDHCP {
+			reply = dhcp.Handle(&e.dhcp, f)
+		} else {
+			e.other(d)
+		}
+	default:
+		e.Stats.Dropped++
+	}
+	if reply != nil {
+		e.replies = append(e.replies, reply)
+	}
+}
+
+// other is traffic for the protocol handlers (TCP, UDP, ICMP), which later
+// work adds; for now it is counted as dropped.
+func (e *Engine) other(d *pkt.Decoded) {
+	e.Stats.Dropped++
+	if log.TraceEnabled() {
+		log.Tracef("no handler yet for protocol %d from %v to %v", d.L4Proto, d.Src, d.Dst)
+	}
+}
+
+func udpDstPort(f []byte, d *pkt.Decoded) uint16 {
+	return uint16(f[d.L4Off+2])<<8 | uint16(f[d.L4Off+3])
+}
+
+// flush writes the queued replies to the guest.
+func (e *Engine) flush() {
+	if len(e.replies) == 0 || e.link == nil {
+		e.replies = e.replies[:0]
+		return
+	}
+	if e.pcap != nil {
+		_ = e.pcap.WriteFrames(e.replies, time.Now())
+	}
+	if err := e.link.Send(e.replies); err != nil {
+		log.Debugf("writing to guest: %v", err)
+	}
+	e.Stats.Replies += uint64(len(e.replies))
+	for i := range e.replies {
+		e.replies[i] = nil
+	}
+	e.replies = e.replies[:0]
+}
+
+// GuestMAC returns the guest's MAC address and whether it is known.
+func (e *Engine) GuestMAC() ([6]byte, bool) { return e.guestMAC, e.guestKnown }

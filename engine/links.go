@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+
+package engine
+
+import (
+	"errors"
+
+	"passt/tap"
+)
+
+// tapBatch is how many frames are read from a tap device per wake-up; each
+// needs a buffer of tap.BufSize bytes.
+const tapBatch = 32
+
+// TapLink adapts pasta's tap device.
+type TapLink struct {
+	Dev  *tap.Device
+	bufs [][]byte
+}
+
+// NewTapLink wraps a tap device.
+func NewTapLink(d *tap.Device) *TapLink {
+	l := &TapLink{Dev: d, bufs: make([][]byte, tapBatch)}
+	for i := range l.bufs {
+		l.bufs[i] = make([]byte, tap.BufSize)
+	}
+	return l
+}
+
+// Fd returns the tap's descriptor.
+func (l *TapLink) Fd() int { return l.Dev.Fd() }
+
+// Receive reads up to tapBatch frames. A device that went away reports
+// upstream's message.
+func (l *TapLink) Receive(out [][]byte) (int, error) {
+	n := min(len(out), len(l.bufs))
+	got, err := l.Dev.ReadBatch(l.bufs[:n], out[:n])
+	if err != nil && got == 0 {
+		if errors.Is(err, tap.ErrEOF) || err.Error() == "EOF" {
+			return 0, tap.ErrEOF
+		}
+		return 0, tap.ErrDisconnect
+	}
+	return got, nil
+}
+
+// Send writes frames to the tap.
+func (l *TapLink) Send(frames [][]byte) error {
+	_, err := l.Dev.WriteBatch(frames)
+	return err
+}
+
+// StreamLink adapts a passt stream connection.
+type StreamLink struct{ S *tap.Stream }
+
+// Fd returns the socket.
+func (l StreamLink) Fd() int { return l.S.Fd() }
+
+// Receive reads the frames available.
+func (l StreamLink) Receive(out [][]byte) (int, error) { return l.S.ReadFrames(out) }
+
+// Send writes frames with their length prefixes.
+func (l StreamLink) Send(frames [][]byte) error {
+	_, err := l.S.WriteBatch(frames)
+	return err
+}
