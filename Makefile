@@ -25,7 +25,7 @@ STATICCHECK_VERSION ?= v0.7.0
 
 export CGO_ENABLED = 0
 
-SOURCES := $(shell find . -name '*.go' -not -path './.git/*') go.mod go.sum
+SOURCES := $(shell find . \( -name '*.go' -o -name '*.s' \) -not -path './.git/*') go.mod go.sum
 
 .PHONY: all check unit integration deps lint install uninstall clean bench
 

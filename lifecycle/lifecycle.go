@@ -49,9 +49,11 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -148,11 +150,22 @@ func Launch(c *conf.Config, files Files, pid *os.File, newBackend NewBackend) {
 	daemon(p, pid)
 }
 
-// inProcess runs the engine in this process.
+// inProcess runs the engine in this process: passt in the foreground. To
+// put it in a user namespace of its own, as upstream does (some launchers
+// check), the process executes itself in place with NewUserMarker, which
+// the entry stub turns into unshare(CLONE_NEWUSER) before the runtime
+// starts; the PID and the open files stay. Where there is no stub, it
+// stays in the caller's user namespace.
 func inProcess(c *conf.Config, files Files, pid *os.File, newBackend NewBackend) {
 	HandleSignals()
 	if err := switchCredentials(c); err != nil {
 		log.Die("%s", err)
+	}
+	if c.Mode == conf.ModePasst && HaveEntryStub {
+		if err := canCreateUserNS(); err != nil {
+			log.Die("Couldn't create user namespace: %s", strerror(err))
+		}
+		execInPlace(c, files, pid)
 	}
 	b, err := newBackend(c, files)
 	if err != nil {
@@ -165,6 +178,72 @@ func inProcess(c *conf.Config, files Files, pid *os.File, newBackend NewBackend)
 		log.Die("%s", err)
 	}
 	log.Exit(b.Run())
+}
+
+// HaveEntryStub is set by package main when the binary has its assembly
+// entry point.
+var HaveEntryStub bool
+
+// NewUserMarker is argv[0] for a process that the entry stub moves into a
+// new user namespace.
+const NewUserMarker = "@pnewusr"
+
+// canCreateUserNS checks, with a throw-away child, that a new user
+// namespace can be created, so that failing to would be reported rather
+// than end the re-executed process silently.
+func canCreateUserNS() error {
+	cmd := exec.Command("/proc/self/exe")
+	cmd.Env = []string{probeEnv + "=1"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER}
+	if err := cmd.Start(); err != nil {
+		if pe, ok := err.(*os.PathError); ok {
+			return pe.Err
+		}
+		return err
+	}
+	_ = cmd.Wait()
+	return nil
+}
+
+// probeEnv marks the throw-away child of canCreateUserNS, which exits at
+// once (see IsEngine).
+const probeEnv = "PASST_GO_PROBE"
+
+// execInPlace executes the engine in this process with the state and
+// files it needs; it returns only on failure.
+func execInPlace(c *conf.Config, files Files, pid *os.File) {
+	state := engineState{Config: c, SocketPath: files.SocketPath, StartTime: log.StartTime()}
+	js, err := json.Marshal(&state)
+	if err != nil {
+		log.Die("%s", err)
+	}
+	mfd, err := unix.MemfdCreate("passt-config", 0)
+	if err != nil {
+		log.Die("memfd_create(): %s", strerror(err))
+	}
+	if _, err := unix.Write(mfd, js); err != nil {
+		log.Die("Couldn't write configuration: %s", strerror(err))
+	}
+	_, _ = unix.Seek(mfd, 0, 0)
+	desc := []string{fmt.Sprintf("config=%d", mfd)}
+	keep := func(name string, f *os.File) {
+		if f == nil {
+			return
+		}
+		// Keep the descriptor across execve: clear close-on-exec.
+		fd := int(f.Fd())
+		_, _ = unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0)
+		desc = append(desc, fmt.Sprintf("%s=%d", name, fd))
+	}
+	keep("log", files.Log)
+	keep("socket", files.Socket)
+	keep("pcap", files.Pcap)
+	keep("conn", files.Conn)
+	keep("pid", pid)
+	args := append([]string{NewUserMarker}, c.Args[1:]...)
+	env := append(os.Environ(), EngineEnv+"="+strings.Join(desc, ","), argv0Env+"="+c.Args[0])
+	err = unix.Exec("/proc/self/exe", args, env)
+	log.Die("Couldn't execute engine: %s", strerror(err))
 }
 
 // switchCredentials changes to the configured user and group, if they
@@ -426,8 +505,12 @@ type engineState struct {
 	StartTime  int64
 }
 
-// IsEngine reports whether this process is a re-executed engine.
+// IsEngine reports whether this process is a re-executed engine. The
+// throw-away child of canCreateUserNS exits here.
 func IsEngine() bool {
+	if os.Getenv(probeEnv) != "" {
+		os.Exit(0)
+	}
 	_, ok := os.LookupEnv(EngineEnv)
 	return ok
 }
@@ -436,8 +519,13 @@ func IsEngine() bool {
 // JoinMarker: check that the entry stub did join, then execute ourselves
 // again under the caller's argv[0], keeping namespaces and descriptors.
 func finishJoin(fds map[string]int) {
-	if len(os.Args) == 0 || os.Args[0] != JoinMarker {
+	if len(os.Args) == 0 || (os.Args[0] != JoinMarker && os.Args[0] != NewUserMarker) {
 		return
+	}
+	if os.Args[0] == NewUserMarker {
+		// The stub created the namespace; only argv[0] is left to
+		// restore.
+		reexec()
 	}
 	var self, target unix.Stat_t
 	if err := unix.Stat("/proc/self/ns/user", &self); err != nil {
@@ -448,6 +536,25 @@ func finishJoin(fds map[string]int) {
 		fmt.Fprintln(os.Stderr, "Couldn't enter user namespace: this binary was built without its entry point (-ldflags=-E=main.pastaEntry) or for an architecture that lacks it")
 		os.Exit(1)
 	}
+	reexec()
+}
+
+// setComm names the process after argv[0], as if started from the file it
+// was invoked as rather than from /proc/self/exe ("exe"): ps, pgrep and
+// killall look for "passt" and "pasta". The main goroutine runs on the
+// main thread (package main locks it), whose name is the process's.
+func setComm() {
+	name := filepath.Base(os.Args[0])
+	if len(name) > 15 {
+		name = name[:15]
+	}
+	b := append([]byte(name), 0)
+	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&b[0])), 0, 0, 0)
+}
+
+// reexec executes ourselves again under the caller's argv[0], keeping
+// namespaces and descriptors.
+func reexec() {
 	args := append([]string{os.Getenv(argv0Env)}, os.Args[1:]...)
 	os.Unsetenv(argv0Env)
 	err := unix.Exec("/proc/self/exe", args, os.Environ())
@@ -466,6 +573,7 @@ func RunEngine(newBackend NewBackend) {
 	}
 	finishJoin(fds)
 	os.Unsetenv(EngineEnv)
+	setComm()
 
 	var state engineState
 	cfgFile := os.NewFile(uintptr(fds["config"]), "config")
@@ -475,7 +583,13 @@ func RunEngine(newBackend NewBackend) {
 	}
 	cfgFile.Close()
 	c := state.Config
-	status := os.NewFile(uintptr(fds["status"]), "status")
+	var status, pidFile *os.File
+	if n, ok := fds["status"]; ok {
+		status = os.NewFile(uintptr(n), "status")
+	}
+	if n, ok := fds["pid"]; ok {
+		pidFile = os.NewFile(uintptr(n), c.PIDFile)
+	}
 
 	log.SetStartTime(state.StartTime)
 	setupLogging(c)
@@ -513,11 +627,17 @@ func RunEngine(newBackend NewBackend) {
 		log.Die("%s", err)
 	}
 
-	// Ready: tell the launcher; a daemon lets go of its stderr.
-	if _, err := status.Write([]byte{readyByte}); err != nil {
-		log.Die("Couldn't report readiness: %s", strerror(err))
+	// Ready: tell the launcher (or, run in place, write our PID); a
+	// daemon lets go of its stderr.
+	if status != nil {
+		if _, err := status.Write([]byte{readyByte}); err != nil {
+			log.Die("Couldn't report readiness: %s", strerror(err))
+		}
+		status.Close()
 	}
-	status.Close()
+	if err := writePID(pidFile, os.Getpid()); err != nil {
+		log.Die("%s", err)
+	}
 	if !c.Foreground {
 		log.SetStderr(false)
 		if devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0); err == nil {

@@ -115,6 +115,9 @@ func TestDaemonReadiness(t *testing.T) {
 		t.Fatalf("engine %d not alive: %v", pid, err)
 	}
 
+	if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); string(comm) != "passt\n" {
+		t.Errorf("engine process name %q, want passt", comm)
+	}
 	// The engine keeps the command line the caller used.
 	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	if want := "passt\x00-s\x00" + sock; !bytes.HasPrefix(cmdline, []byte(want)) {
@@ -209,6 +212,15 @@ func TestForeground(t *testing.T) {
 		}
 		if pid := readPID(t, pidFile); pid != cmd.Process.Pid {
 			t.Errorf("PID file %d, want foreground PID %d", pid, cmd.Process.Pid)
+		}
+		// passt runs in a user namespace of its own (muvm checks this
+		// on the process it started), under its own name.
+		own, _ := os.Readlink("/proc/self/ns/user")
+		if ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/user", cmd.Process.Pid)); ns == own {
+			t.Errorf("passt -f shares our user namespace %s", own)
+		}
+		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", cmd.Process.Pid)); string(comm) != "passt\n" {
+			t.Errorf("process name %q, want passt", comm)
 		}
 		if !canConnect(sock) {
 			t.Errorf("socket not listening when the PID file was written")

@@ -45,6 +45,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	lifecycle.HaveEntryStub = haveEntryStub
 	if lifecycle.IsEngine() {
 		lifecycle.RunEngine(newBackend)
 	}
