@@ -31,6 +31,7 @@
 package engine
 
 import (
+	"net/netip"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -44,6 +45,7 @@ import (
 	"passt/ndp"
 	"passt/pcap"
 	"passt/pkt"
+	"passt/tcp"
 )
 
 // Kinds of descriptors in the engine's loop.
@@ -51,6 +53,7 @@ const (
 	KindLink   loop.Kind = iota + 1 // the guest link
 	KindListen                      // passt's listening socket
 	KindRA                          // router advertisement timer
+	KindTCP                         // TCP sockets and timer
 	KindUser                        // first kind free for the modes
 )
 
@@ -89,6 +92,7 @@ type Engine struct {
 	dhcpv6 dhcpv6.Config
 
 	raTimer *loop.Timer
+	tcp     *tcp.Handler
 	frames  [][]byte
 	replies [][]byte
 	dec     pkt.Decoded
@@ -122,6 +126,13 @@ func New(c *conf.Config, capture *pcap.Writer) (*Engine, error) {
 			return nil, err
 		}
 		e.raTimer = t
+	}
+	if !c.NoTCP {
+		h, err := tcp.New(l, KindTCP, tcpOutput{e}, e.translate, c.MTU, c.IP4.AddrOut, c.IP6.AddrOut)
+		if err != nil {
+			return nil, err
+		}
+		e.tcp = h
 	}
 	e.OnLinkError = func(err error) {
 		log.Errorf("%s", err)
@@ -203,6 +214,8 @@ func (e *Engine) dispatch(ref loop.Ref, events uint32) {
 	case KindRA:
 		e.raTimer.Ack()
 		e.sendRA()
+	case KindTCP:
+		e.tcp.Event(ref, events)
 	default:
 		if h := e.handlers[ref.Kind()]; h != nil {
 			h(ref, events)
@@ -316,13 +329,19 @@ func (e *Engine) frame(f []byte) {
 			if !e.c.NoNDP {
 				reply = ndp.Handle(&e.ndp, f)
 			}
+		case d.L4Proto == pkt.ProtoTCP && e.tcp != nil:
+			e.flush()
+			e.tcp.FromGuest(f, d)
 		case d.L4Proto == pkt.ProtoUDP && d.L4HdrLen > 0 && udpDstPort(f, d) == 547 && !e.c.NoDHCPv6:
 			reply = dhcpv6.Handle(&e.dhcpv6, f)
 		default:
 			e.other(d)
 		}
 	case pkt.EtherTypeIPv4:
-		if d.L4Proto == pkt.ProtoUDP && d.L4HdrLen > 0 && udpDstPort(f, d) == 67 && !e.c.NoDHCP {
+		if d.L4Proto == pkt.ProtoTCP && e.tcp != nil {
+			e.flush()
+			e.tcp.FromGuest(f, d)
+		} else if d.L4Proto == pkt.ProtoUDP && d.L4HdrLen > 0 && udpDstPort(f, d) == 67 && !e.c.NoDHCP {
 			reply = dhcp.Handle(&e.dhcp, f)
 		} else {
 			e.other(d)
@@ -369,3 +388,36 @@ func (e *Engine) flush() {
 
 // GuestMAC returns the guest's MAC address and whether it is known.
 func (e *Engine) GuestMAC() ([6]byte, bool) { return e.guestMAC, e.guestKnown }
+
+// tcpOutput lets the TCP handler queue frames to the guest.
+type tcpOutput struct{ e *Engine }
+
+func (o tcpOutput) Queue(f []byte) { o.e.replies = append(o.e.replies, f) }
+func (o tcpOutput) Flush()         { o.e.flush() }
+func (o tcpOutput) MACs() (ours, guest [6]byte) {
+	return o.e.c.OurMAC, o.e.guestMAC
+}
+
+// translate maps the destination of a guest-initiated flow to the host
+// socket's target (contract §6.11): DNS forwarding, the host-loopback and
+// guest-address mappings; anything else is left alone.
+func (e *Engine) translate(dst netip.AddrPort) (netip.AddrPort, bool) {
+	a := dst.Addr()
+	f := &e.c.IP4
+	loopback := netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	if a.Is6() {
+		f, loopback = &e.c.IP6, netip.IPv6Loopback()
+	}
+	port := dst.Port()
+	switch {
+	case (port == 53 || port == 853) && f.DNSMatch.IsValid() && a == f.DNSMatch && f.DNSHost.IsValid():
+		return netip.AddrPortFrom(f.DNSHost, port), true
+	case f.MapHostLoopback.IsValid() && a == f.MapHostLoopback:
+		return netip.AddrPortFrom(loopback, port), true
+	case f.MapGuestAddr.IsValid() && a == f.MapGuestAddr:
+		return netip.AddrPortFrom(f.Addr, port), true
+	case a.IsUnspecified() || a.IsMulticast():
+		return netip.AddrPort{}, false
+	}
+	return dst, true
+}

@@ -1,0 +1,725 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+
+// Package tcp translates between the guest's TCP segments and ordinary TCP
+// sockets on the host, without a TCP stack of its own.
+//
+// Theory of operation. Each guest connection is mirrored by one host
+// socket. The guest's SYN makes us connect a non-blocking socket to the
+// (translated) destination; only once the real peer has accepted do we
+// answer the guest's SYN with a SYN-ACK, so a refused connection reaches the
+// guest as a reset. From then on the two sides are kept in step:
+//
+//   - Guest to host: a segment carrying the next expected sequence number
+//     is written to the socket; we acknowledge exactly what the socket took,
+//     and advertise as window the free space of the socket's send buffer.
+//     Anything else (out of order, beyond the window) gets a duplicate ACK,
+//     and the guest retransmits. When the socket is full, we ask epoll to
+//     tell us when it drains and then send a window update.
+//   - Host to guest: data stays in the socket's receive queue until the
+//     guest acknowledges it. We read it with MSG_PEEK, with SO_PEEK_OFF
+//     moving past what is in flight, straight into the payload area of the
+//     frames we build, as much as the guest's window allows; an ACK from
+//     the guest discards the acknowledged bytes from the queue (MSG_TRUNC).
+//     Retransmission rewinds the peek offset to the first unacknowledged
+//     byte. There is no per-connection buffer.
+//   - FIN from the guest becomes shutdown(SHUT_WR); end of stream from the
+//     host becomes a FIN to the guest once every byte before it is
+//     acknowledged. RST travels both ways (a socket closed with SO_LINGER 0
+//     resets the real peer).
+//
+// Flows live in a fixed-size table indexed by flow number; every socket is
+// registered in the engine's epoll loop with a reference carrying that
+// number. One timer tick drives retransmissions and the SYN-ACK timeout.
+// This version handles connections the guest initiates; port forwarding
+// into the guest builds on the same state machine.
+package tcp
+
+import (
+	"encoding/binary"
+	"errors"
+	"math/rand/v2"
+	"net/netip"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"passt/log"
+	"passt/loop"
+	"passt/pkt"
+)
+
+// Output is where built frames go: the engine queues them for the guest.
+type Output interface {
+	// Queue queues a frame; it stays owned by the caller until Flush.
+	Queue(frame []byte)
+	// Flush writes the queued frames to the guest.
+	Flush()
+	// Addresses returns the MACs for frames to the guest.
+	MACs() (ours, guest [6]byte)
+}
+
+// Translator maps a guest's destination to the host socket's target.
+type Translator func(dst netip.AddrPort) (netip.AddrPort, bool)
+
+// Flow states.
+const (
+	stateFree = iota
+	stateConnecting
+	stateSynAckSent
+	stateEstablished
+	stateClosing
+)
+
+// Limits and timing.
+const (
+	// MaxFlows is the capacity of the flow table.
+	MaxFlows = 65536
+	// ourWScale is the window scale we announce.
+	ourWScale = 8
+	// defaultGuestMSS applies when the guest's SYN has no MSS option.
+	defaultGuestMSS = 536
+	tickInterval    = 50 * time.Millisecond
+	rto             = 200 * time.Millisecond
+	synAckTimeout   = 10 * time.Second
+	maxRetries      = 12
+	frameBufs       = 256
+	maxFrame        = 65535 + 14
+)
+
+type flowKey struct {
+	guest, peer netip.AddrPort
+}
+
+type conn struct {
+	state uint8
+	v6    bool
+	fd    int
+	guest netip.AddrPort // guest's address and port
+	peer  netip.AddrPort // the address the guest talks to, as it sees it
+
+	sndUna, sndNxt uint32 // towards the guest
+	rcvNxt         uint32 // from the guest
+	guestWnd       uint32 // bytes
+	guestWS        uint8
+	guestMSS       uint16
+	wsOK           bool
+
+	finFromGuest bool // received, socket shut down for writing
+	hostEOF      bool // the socket reached end of stream
+	finSent      bool // our FIN is out (sndNxt counts it)
+	wantOut      bool // waiting for EPOLLOUT (socket full)
+	inOff        bool // EPOLLIN disabled (guest window full)
+	lastSend     time.Time
+	retries      int
+	started      time.Time
+}
+
+// Handler is the TCP side of the engine.
+type Handler struct {
+	loop      *loop.Loop
+	kind      loop.Kind
+	out       Output
+	translate Translator
+	mtu       int
+	addrOut4  netip.Addr
+	addrOut6  netip.Addr
+
+	flows  []conn
+	index  map[flowKey]int
+	free   []int
+	active []int // indices in use, for the timer
+
+	bufs  [frameBufs][]byte
+	nbuf  int
+	timer *loop.Timer
+	now   time.Time
+	trash []byte
+}
+
+// New creates the TCP handler. kind is the loop kind its sockets and timer
+// are registered with; the Index of a Ref is the flow number, or
+// MaxFlows for the timer.
+func New(l *loop.Loop, kind loop.Kind, out Output, translate Translator, mtu int, addrOut4, addrOut6 netip.Addr) (*Handler, error) {
+	h := &Handler{
+		loop: l, kind: kind, out: out, translate: translate, mtu: mtu,
+		addrOut4: addrOut4, addrOut6: addrOut6,
+		flows: make([]conn, MaxFlows),
+		index: make(map[flowKey]int),
+		trash: make([]byte, 1<<16),
+	}
+	if h.mtu <= 0 || h.mtu > 65520 {
+		h.mtu = 65520
+	}
+	for i := MaxFlows - 1; i >= 0; i-- {
+		h.free = append(h.free, i)
+	}
+	for i := range h.bufs {
+		h.bufs[i] = make([]byte, 14+60+h.mtu)
+	}
+	t, err := l.NewTimer(loop.MakeRef(kind, MaxFlows))
+	if err != nil {
+		return nil, err
+	}
+	h.timer = t
+	return h, nil
+}
+
+// Flows returns the number of flows in use.
+func (h *Handler) Flows() int { return len(h.index) }
+
+// buf returns a frame buffer, flushing when all are queued.
+func (h *Handler) buf() []byte {
+	if h.nbuf == frameBufs {
+		h.out.Flush()
+		h.nbuf = 0
+	}
+	b := h.bufs[h.nbuf]
+	h.nbuf++
+	return b
+}
+
+// Flushed tells the handler that the output was flushed (buffers free).
+func (h *Handler) Flushed() { h.nbuf = 0 }
+
+// hdrLen is the length of Ethernet, IP and TCP headers (without options).
+func hdrLen(v6 bool) int {
+	if v6 {
+		return 14 + 40 + 20
+	}
+	return 14 + 20 + 20
+}
+
+// segment builds and queues a segment to the guest with the payload
+// already at b[hdrLen+optLen:], of plen bytes.
+func (h *Handler) segment(c *conn, b []byte, flags uint8, seq uint32, plen int, opts *pkt.TCPOptions) {
+	ours, guest := h.out.MACs()
+	et := pkt.EtherTypeIPv4
+	if c.v6 {
+		et = pkt.EtherTypeIPv6
+	}
+	n := pkt.BuildEthernet(b, guest, ours, et)
+	olen := 0
+	if opts != nil {
+		olen = opts.Len()
+	}
+	tcpLen := 20 + olen + plen
+	src, dst := c.peer.Addr(), c.guest.Addr()
+	if c.v6 {
+		n += pkt.BuildIPv6(b[n:], src, dst, pkt.ProtoTCP, tcpLen, 255, 0)
+	} else {
+		n += pkt.BuildIPv4(b[n:], src, dst, pkt.ProtoTCP, tcpLen, 255, 0)
+		binary.BigEndian.PutUint16(b[n-20+6:], pkt.IPv4FlagDF)
+		ip := pkt.IPv4(b[n-20 : n])
+		ip.UpdateChecksum()
+	}
+	var o pkt.TCPOptions
+	if opts != nil {
+		o = *opts
+	}
+	pkt.BuildTCP(b[n:], c.peer.Port(), c.guest.Port(), seq, c.rcvNxt, flags, h.window(c), o)
+	t := pkt.TCP(b[n : n+tcpLen])
+	pkt.FinishTCP(t, src, dst)
+	h.out.Queue(b[:n+tcpLen])
+	c.lastSend = h.now
+}
+
+// window is the window we advertise: the socket's free send space.
+func (h *Handler) window(c *conn) uint16 {
+	if c.fd <= 0 {
+		return 0
+	}
+	sndbuf, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_SNDBUF)
+	if err != nil {
+		return 0
+	}
+	outq, err := unix.IoctlGetInt(c.fd, unix.TIOCOUTQ)
+	if err != nil {
+		outq = 0
+	}
+	free := sndbuf - outq
+	if free < 0 {
+		free = 0
+	}
+	if c.wsOK {
+		free >>= ourWScale
+	}
+	if free > 65535 {
+		free = 65535
+	}
+	return uint16(free)
+}
+
+// ack sends a bare ACK.
+func (h *Handler) ack(c *conn) {
+	b := h.buf()
+	h.segment(c, b, pkt.TCPFlagACK, c.sndNxt, 0, nil)
+}
+
+// resetGuest answers a segment with a RST (no flow needed).
+func (h *Handler) resetGuest(c *conn, seq uint32) {
+	b := h.buf()
+	h.segment(c, b, pkt.TCPFlagRST|pkt.TCPFlagACK, seq, 0, nil)
+}
+
+// FromGuest handles one TCP segment from the guest (the whole frame, with
+// its decoding).
+func (h *Handler) FromGuest(f []byte, d *pkt.Decoded) {
+	if d.L4HdrLen == 0 || d.Fragment {
+		return
+	}
+	h.now = time.Now()
+	t := pkt.TCP(f[d.L4Off : d.L4Off+d.L4Len])
+	payload := t.Payload()
+	key := flowKey{
+		guest: netip.AddrPortFrom(d.Src, t.SrcPort()),
+		peer:  netip.AddrPortFrom(d.Dst, t.DstPort()),
+	}
+	flags := t.Flags()
+	idx, ok := h.index[key]
+	if !ok {
+		if flags&pkt.TCPFlagRST != 0 {
+			return
+		}
+		if flags&(pkt.TCPFlagSYN|pkt.TCPFlagACK) != pkt.TCPFlagSYN {
+			// Unknown connection: reset it, as a closed port would.
+			tmp := conn{v6: d.IPVersion == 6, guest: key.guest, peer: key.peer, rcvNxt: t.Seq() + uint32(len(payload))}
+			if flags&pkt.TCPFlagFIN != 0 {
+				tmp.rcvNxt++
+			}
+			h.resetGuest(&tmp, t.Ack())
+			h.out.Flush()
+			h.nbuf = 0
+			return
+		}
+		h.connect(key, d, t)
+		return
+	}
+	c := &h.flows[idx]
+	if flags&pkt.TCPFlagRST != 0 {
+		h.close(idx, true)
+		return
+	}
+	switch c.state {
+	case stateConnecting:
+		return // the guest retransmits its SYN: still connecting
+	case stateSynAckSent:
+		if flags&pkt.TCPFlagACK == 0 || t.Ack() != c.sndNxt {
+			return
+		}
+		c.state = stateEstablished
+		c.sndUna = t.Ack()
+		c.guestWnd = uint32(t.Window()) << c.guestWS
+		h.enableIn(idx, c)
+	}
+	if flags&pkt.TCPFlagACK != 0 {
+		h.acked(idx, c, t.Ack(), uint32(t.Window())<<c.guestWS)
+		if c.state == stateFree {
+			h.out.Flush()
+			h.nbuf = 0
+			return
+		}
+	}
+	if len(payload) > 0 || flags&pkt.TCPFlagFIN != 0 {
+		h.data(idx, c, t.Seq(), payload, flags&pkt.TCPFlagFIN != 0)
+	}
+	if c.state != stateFree {
+		h.sendData(idx, c)
+	}
+	h.out.Flush()
+	h.nbuf = 0
+}
+
+// connect starts a flow for a guest SYN.
+func (h *Handler) connect(key flowKey, d *pkt.Decoded, t pkt.TCP) {
+	if len(h.free) == 0 {
+		tmp := conn{v6: d.IPVersion == 6, guest: key.guest, peer: key.peer, rcvNxt: t.Seq() + 1}
+		h.resetGuest(&tmp, 0)
+		h.out.Flush()
+		h.nbuf = 0
+		return
+	}
+	target, ok := h.translate(key.peer)
+	if !ok {
+		return
+	}
+	v6 := d.IPVersion == 6
+	family := unix.AF_INET
+	if target.Addr().Is6() {
+		family = unix.AF_INET6
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		log.Debugf("TCP: socket(): %v", err)
+		return
+	}
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	if out := h.addrOut4; family == unix.AF_INET && out.IsValid() {
+		_ = unix.Bind(fd, &unix.SockaddrInet4{Addr: out.As4()})
+	}
+	if out := h.addrOut6; family == unix.AF_INET6 && out.IsValid() {
+		_ = unix.Bind(fd, &unix.SockaddrInet6{Addr: out.As16()})
+	}
+	var sa unix.Sockaddr
+	if family == unix.AF_INET {
+		sa = &unix.SockaddrInet4{Addr: target.Addr().As4(), Port: int(target.Port())}
+	} else {
+		sa = &unix.SockaddrInet6{Addr: target.Addr().As16(), Port: int(target.Port())}
+	}
+	idx := h.free[len(h.free)-1]
+	h.free = h.free[:len(h.free)-1]
+	var opts pkt.TCPOptions
+	_ = pkt.ParseTCPOptions(t.Options(), &opts)
+	c := &h.flows[idx]
+	*c = conn{
+		state: stateConnecting, v6: v6, fd: fd, guest: key.guest, peer: key.peer,
+		rcvNxt: t.Seq() + 1, guestMSS: opts.MSS, started: h.now,
+	}
+	if c.guestMSS == 0 {
+		c.guestMSS = defaultGuestMSS
+	}
+	if opts.HasWScale {
+		c.wsOK, c.guestWS = true, opts.WScale
+	}
+	c.sndUna = rand.Uint32()
+	c.sndNxt = c.sndUna
+	h.index[key] = idx
+	h.active = append(h.active, idx)
+	h.armTimer()
+
+	err = unix.Connect(fd, sa)
+	if err != nil && !errors.Is(err, unix.EINPROGRESS) {
+		h.refused(idx, c)
+		return
+	}
+	if err := h.loop.Add(fd, unix.EPOLLOUT|unix.EPOLLRDHUP, loop.MakeRef(h.kind, uint64(idx))); err != nil {
+		h.refused(idx, c)
+	}
+}
+
+// refused reports a failed connection to the guest with a reset.
+func (h *Handler) refused(idx int, c *conn) {
+	b := h.buf()
+	h.segment(c, b, pkt.TCPFlagRST|pkt.TCPFlagACK, 0, 0, nil)
+	h.out.Flush()
+	h.nbuf = 0
+	h.close(idx, false)
+}
+
+// synAck answers the guest's SYN now that the host side is connected.
+func (h *Handler) synAck(idx int, c *conn) {
+	opts := pkt.TCPOptions{MSS: h.ourMSS(c)}
+	if c.wsOK {
+		opts.HasWScale, opts.WScale = true, ourWScale
+	}
+	b := h.buf()
+	h.segment(c, b, pkt.TCPFlagSYN|pkt.TCPFlagACK, c.sndUna, 0, &opts)
+	c.sndNxt = c.sndUna + 1
+	c.state = stateSynAckSent
+	h.out.Flush()
+	h.nbuf = 0
+}
+
+func (h *Handler) ourMSS(c *conn) uint16 {
+	m := h.mtu - 40
+	if c.v6 {
+		m = h.mtu - 60
+	}
+	if m > 65535 {
+		m = 65535
+	}
+	return uint16(m)
+}
+
+// segMSS is the payload size of our segments to the guest.
+func (h *Handler) segMSS(c *conn) int {
+	m := int(h.ourMSS(c))
+	if int(c.guestMSS) < m {
+		m = int(c.guestMSS)
+	}
+	return m
+}
+
+// acked processes an acknowledgement and window from the guest.
+func (h *Handler) acked(idx int, c *conn, ack, wnd uint32) {
+	c.guestWnd = wnd
+	n := ack - c.sndUna
+	if int32(n) <= 0 || int32(ack-c.sndNxt) > 0 {
+		return // old or impossible ACK
+	}
+	data := n
+	if c.finSent && ack == c.sndNxt {
+		data-- // our FIN takes a sequence number, not a byte
+	}
+	if data > 0 {
+		h.discard(c, int(data))
+	}
+	c.sndUna = ack
+	c.retries = 0
+	if c.finSent && ack == c.sndNxt && c.finFromGuest {
+		h.close(idx, false)
+		return
+	}
+	if c.inOff {
+		h.enableIn(idx, c)
+	}
+}
+
+// discard drops n acknowledged bytes from the socket's receive queue:
+// recv(2) with MSG_TRUNC and no buffer, which TCP sockets support.
+func (h *Handler) discard(c *conn, n int) {
+	for n > 0 {
+		r, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(c.fd), 0, uintptr(n),
+			unix.MSG_TRUNC|unix.MSG_DONTWAIT, 0, 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 || r == 0 {
+			return
+		}
+		n -= int(r)
+	}
+}
+
+// data writes the guest's payload to the socket.
+func (h *Handler) data(idx int, c *conn, seq uint32, payload []byte, fin bool) {
+	if c.state != stateEstablished && c.state != stateClosing {
+		return
+	}
+	// Trim what we already have.
+	if d := c.rcvNxt - seq; int32(d) > 0 {
+		if int(d) >= len(payload) {
+			if !(fin && int(d) == len(payload)) {
+				h.ack(c)
+				return
+			}
+			payload = nil
+		} else {
+			payload = payload[d:]
+		}
+		seq = c.rcvNxt
+	}
+	if seq != c.rcvNxt || c.finFromGuest {
+		h.ack(c) // out of order: duplicate ACK
+		return
+	}
+	written := 0
+	for written < len(payload) {
+		n, err := unix.SendmsgN(c.fd, payload[written:], nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+		if err != nil {
+			if errors.Is(err, unix.EAGAIN) {
+				break
+			}
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			h.resetFlow(idx, c)
+			return
+		}
+		written += n
+	}
+	c.rcvNxt += uint32(written)
+	if written < len(payload) {
+		// The socket is full: wait for room, then update the window.
+		c.wantOut = true
+		h.updateEvents(idx, c)
+		h.ack(c)
+		return
+	}
+	if fin {
+		c.rcvNxt++
+		c.finFromGuest = true
+		_ = unix.Shutdown(c.fd, unix.SHUT_WR)
+		c.state = stateClosing
+		if c.finSent && c.sndUna == c.sndNxt {
+			h.ack(c)
+			h.close(idx, false)
+			return
+		}
+	}
+	h.ack(c)
+}
+
+// sendData sends what the socket has and the guest's window allows.
+func (h *Handler) sendData(idx int, c *conn) {
+	if c.state != stateEstablished && c.state != stateClosing {
+		return
+	}
+	if c.finSent {
+		return
+	}
+	mss := h.segMSS(c)
+	hl := hdrLen(c.v6)
+	for {
+		inFlight := c.sndNxt - c.sndUna
+		if inFlight >= c.guestWnd {
+			if !c.inOff {
+				c.inOff = true
+				h.updateEvents(idx, c)
+			}
+			return
+		}
+		room := int(c.guestWnd - inFlight)
+		n := min(mss, room)
+		b := h.buf()
+		r, _, err := unix.Recvfrom(c.fd, b[hl:hl+n], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		if err != nil {
+			h.nbuf-- // buffer unused
+			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+				return
+			}
+			h.resetFlow(idx, c)
+			return
+		}
+		if r == 0 {
+			h.nbuf--
+			c.hostEOF = true
+			fb := h.buf()
+			h.segment(c, fb, pkt.TCPFlagFIN|pkt.TCPFlagACK, c.sndNxt, 0, nil)
+			c.sndNxt++
+			c.finSent = true
+			h.updateEvents(idx, c)
+			return
+		}
+		h.segment(c, b, pkt.TCPFlagACK|pkt.TCPFlagPSH, c.sndNxt, r, nil)
+		c.sndNxt += uint32(r)
+		if r < n {
+			return
+		}
+	}
+}
+
+// enableIn re-enables reading from the socket.
+func (h *Handler) enableIn(idx int, c *conn) {
+	c.inOff = false
+	h.updateEvents(idx, c)
+}
+
+// updateEvents sets the socket's epoll events from the flow's state.
+func (h *Handler) updateEvents(idx int, c *conn) {
+	var ev uint32 = unix.EPOLLRDHUP
+	if !c.inOff && !c.finSent && c.state >= stateEstablished {
+		ev |= unix.EPOLLIN
+	}
+	if c.wantOut {
+		ev |= unix.EPOLLOUT
+	}
+	_ = h.loop.Mod(c.fd, ev, loop.MakeRef(h.kind, uint64(idx)))
+}
+
+// Event handles a ready socket (or the timer).
+func (h *Handler) Event(ref loop.Ref, events uint32) {
+	h.now = time.Now()
+	idx := int(ref.Index())
+	if idx == MaxFlows {
+		h.timer.Ack()
+		h.tick()
+		h.out.Flush()
+		h.nbuf = 0
+		return
+	}
+	c := &h.flows[idx]
+	switch c.state {
+	case stateFree:
+		return
+	case stateConnecting:
+		soerr, _ := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		if soerr != 0 || events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+			h.refused(idx, c)
+			return
+		}
+		_ = unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_PEEK_OFF, 0)
+		h.synAck(idx, c)
+		c.wantOut = false
+		c.inOff = true // until the guest completes the handshake
+		h.updateEvents(idx, c)
+		return
+	}
+	if events&unix.EPOLLERR != 0 {
+		h.resetFlow(idx, c)
+		h.out.Flush()
+		h.nbuf = 0
+		return
+	}
+	if events&unix.EPOLLOUT != 0 && c.wantOut {
+		c.wantOut = false
+		h.updateEvents(idx, c)
+		h.ack(c) // window update
+	}
+	if events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
+		h.sendData(idx, c)
+	}
+	h.out.Flush()
+	h.nbuf = 0
+}
+
+// resetFlow resets both sides.
+func (h *Handler) resetFlow(idx int, c *conn) {
+	b := h.buf()
+	h.segment(c, b, pkt.TCPFlagRST|pkt.TCPFlagACK, c.sndNxt, 0, nil)
+	h.close(idx, true)
+}
+
+// close frees a flow; with reset, the host peer gets a RST.
+func (h *Handler) close(idx int, reset bool) {
+	c := &h.flows[idx]
+	if c.state == stateFree {
+		return
+	}
+	if c.fd > 0 {
+		h.loop.Del(c.fd)
+		if reset {
+			_ = unix.SetsockoptLinger(c.fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+		}
+		unix.Close(c.fd)
+	}
+	delete(h.index, flowKey{guest: c.guest, peer: c.peer})
+	*c = conn{}
+	h.free = append(h.free, idx)
+}
+
+func (h *Handler) armTimer() {
+	_ = h.timer.Set(tickInterval, tickInterval)
+}
+
+// tick retransmits what the guest has not acknowledged in time and gives
+// up on stuck handshakes.
+func (h *Handler) tick() {
+	live := h.active[:0]
+	for _, idx := range h.active {
+		c := &h.flows[idx]
+		if c.state == stateFree {
+			continue
+		}
+		live = append(live, idx)
+		switch {
+		case c.state == stateConnecting:
+			if h.now.Sub(c.started) > synAckTimeout {
+				h.refused(idx, c)
+			}
+		case c.state == stateSynAckSent:
+			if h.now.Sub(c.lastSend) > rto {
+				if c.retries++; c.retries > maxRetries {
+					h.resetFlow(idx, c)
+					continue
+				}
+				c.sndNxt = c.sndUna
+				h.synAck(idx, c)
+			}
+		case c.sndNxt != c.sndUna && h.now.Sub(c.lastSend) > rto<<min(c.retries, 6):
+			if c.retries++; c.retries > maxRetries {
+				h.resetFlow(idx, c)
+				continue
+			}
+			// Rewind to the first unacknowledged byte.
+			_ = unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_PEEK_OFF, 0)
+			// A FIN in flight is sent again after the data.
+			c.finSent = false
+			c.sndNxt = c.sndUna
+			h.sendData(idx, c)
+		}
+	}
+	h.active = live
+	if len(h.active) == 0 {
+		_ = unix.TimerfdSettime(h.timer.Fd(), 0, &unix.ItimerSpec{}, nil)
+	}
+}
