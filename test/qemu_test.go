@@ -7,9 +7,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
 	"debug/elf"
 	"fmt"
 	"maps"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,12 +46,22 @@ for m in %s; do insmod /lib/modules/$m; done
 ip link set lo up
 ip link set eth0 up
 udhcpc -f -q -n -t 10 -T 2 -O mtu -i eth0 -s /lease.sh
+for arg in $(cat /proc/cmdline); do case "$arg" in passt_url=*) url="${arg#passt_url=}";; esac; done
+if [ -n "$url" ]; then
+	sum=$(wget -q -O - "$url" | sha256sum)
+	echo "DOWNLOAD ${sum%% *}"
+fi
 echo PASST-TEST-DONE
 poweroff -f
 `
 
 const guestLease = `#!/bin/sh
-case "$1" in bound) echo "LEASE ip=$ip router=$router mtu=$mtu subnet=$subnet" ;; esac
+case "$1" in bound)
+	echo "LEASE ip=$ip router=$router mtu=$mtu subnet=$subnet"
+	ifconfig eth0 "$ip" netmask "$subnet" mtu "$mtu" up
+	route add default gw "$router"
+	;;
+esac
 exit 0
 `
 
@@ -166,11 +179,23 @@ func TestQEMU(t *testing.T) {
 	initrd := buildInitramfs(t, mods[0])
 	sock, s, _ := startPasst(t, "-a", "10.0.2.15", "-n", "24", "-g", "10.0.2.2", "-D", "10.0.2.3")
 
+	// A 10 MiB file the guest downloads from the host through the
+	// gateway address.
+	data := randomData(t, 10<<20)
+	wantSum := fmt.Sprintf("%x", sha256.Sum256(data))
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(data) }))
+	url := fmt.Sprintf("http://10.0.2.2:%d/file", ln.Addr().(*net.TCPAddr).Port)
+
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", "-accel", "tcg", "-m", "256", "-nographic",
 		"-no-reboot", "-kernel", kernels[0], "-initrd", initrd,
-		"-append", "console=ttyS0 quiet panic=-1",
+		"-append", "console=ttyS0 quiet panic=-1 passt_url="+url,
 		"-device", "virtio-net-pci,netdev=s",
 		"-netdev", "stream,id=s,server=off,addr.type=unix,addr.path="+sock)
 	stdout, _ := cmd.StdoutPipe()
@@ -179,13 +204,16 @@ func TestQEMU(t *testing.T) {
 		t.Fatal(err)
 	}
 	var console strings.Builder
-	lease := ""
+	lease, download := "", ""
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
 		line := sc.Text()
 		console.WriteString(line + "\n")
 		if i := strings.Index(line, "LEASE "); i >= 0 {
 			lease = line[i:]
+		}
+		if i := strings.Index(line, "DOWNLOAD "); i >= 0 {
+			download = strings.TrimSpace(line[i+len("DOWNLOAD "):])
 		}
 		if strings.Contains(line, "PASST-TEST-DONE") {
 			break
@@ -196,6 +224,9 @@ func TestQEMU(t *testing.T) {
 	want := "LEASE ip=10.0.2.15 router=10.0.2.2 mtu=65520 subnet=255.255.255.0"
 	if lease != want {
 		t.Errorf("guest lease %q, want %q\nconsole:\n%s", lease, want, console.String())
+	}
+	if download != wantSum {
+		t.Errorf("guest's download: sha256 %q, want %s\nconsole:\n%s", download, wantSum, console.String())
 	}
 	_ = s
 }
