@@ -223,9 +223,17 @@ type Config struct {
 	// ExplicitRules: some -t/-u/-T/-U option added rules (pasta's
 	// implicit "auto" defaults do not count).
 	ExplicitRules bool
+	// PortSpecs are the port options given, in order ('t', "80").
+	PortSpecs []PortSpec
 
 	// Messages are what parsing printed, in order, for the caller to log.
 	Messages []Message `json:"-"`
+}
+
+// PortSpec is one -t/-u/-T/-U option as given.
+type PortSpec struct {
+	Opt  rune
+	Spec string
 }
 
 // Spawn reports whether pasta starts a command in new namespaces.

@@ -1046,6 +1046,7 @@ func (p *parser) ports() error {
 		if err := p.portSpec(rune(o.Val), o.Arg); err != nil {
 			return err
 		}
+		p.c.PortSpecs = append(p.c.PortSpecs, PortSpec{Opt: rune(o.Val), Spec: o.Arg})
 	}
 	p.c.ExplicitRules = len(p.c.Inbound.Rules)+len(p.c.Outbound.Rules) > 0
 	return nil

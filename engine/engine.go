@@ -31,7 +31,9 @@
 package engine
 
 import (
+	"errors"
 	"net/netip"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -40,6 +42,8 @@ import (
 	"passt/conf"
 	"passt/dhcp"
 	"passt/dhcpv6"
+	"passt/flow"
+	"passt/fwd"
 	"passt/log"
 	"passt/loop"
 	"passt/ndp"
@@ -50,11 +54,12 @@ import (
 
 // Kinds of descriptors in the engine's loop.
 const (
-	KindLink   loop.Kind = iota + 1 // the guest link
-	KindListen                      // passt's listening socket
-	KindRA                          // router advertisement timer
-	KindTCP                         // TCP sockets and timer
-	KindUser                        // first kind free for the modes
+	KindLink      loop.Kind = iota + 1 // the guest link
+	KindListen                         // passt's listening socket
+	KindRA                             // router advertisement timer
+	KindTCP                            // TCP sockets and timer
+	KindTCPListen                      // TCP listening sockets (-t)
+	KindUser                           // first kind free for the modes
 )
 
 // Link is the guest side of the wire.
@@ -93,6 +98,7 @@ type Engine struct {
 
 	raTimer *loop.Timer
 	tcp     *tcp.Handler
+	nat     flow.NAT
 	frames  [][]byte
 	replies [][]byte
 	dec     pkt.Decoded
@@ -127,11 +133,13 @@ func New(c *conf.Config, capture *pcap.Writer) (*Engine, error) {
 		}
 		e.raTimer = t
 	}
+	e.nat = flow.NATFromConf(c)
 	if !c.NoTCP {
 		h, err := tcp.New(l, KindTCP, tcpOutput{e}, e.translate, c.MTU, c.IP4.AddrOut, c.IP6.AddrOut)
 		if err != nil {
 			return nil, err
 		}
+		h.SetInbound(KindTCPListen, e.translateInbound)
 		e.tcp = h
 	}
 	e.OnLinkError = func(err error) {
@@ -216,6 +224,8 @@ func (e *Engine) dispatch(ref loop.Ref, events uint32) {
 		e.sendRA()
 	case KindTCP:
 		e.tcp.Event(ref, events)
+	case KindTCPListen:
+		e.tcp.Accept(ref, events)
 	default:
 		if h := e.handlers[ref.Kind()]; h != nil {
 			h(ref, events)
@@ -319,6 +329,9 @@ func (e *Engine) frame(f []byte) {
 		log.Debugf("dropping malformed frame from guest: %v", err)
 		return
 	}
+	if d.IPVersion != 0 {
+		e.seen(d.Src)
+	}
 	var reply []byte
 	switch d.EtherType {
 	case pkt.EtherTypeARP:
@@ -399,25 +412,87 @@ func (o tcpOutput) MACs() (ours, guest [6]byte) {
 }
 
 // translate maps the destination of a guest-initiated flow to the host
-// socket's target (contract §6.11): DNS forwarding, the host-loopback and
-// guest-address mappings; anything else is left alone.
+// socket's target (contract §6.11, package flow).
 func (e *Engine) translate(dst netip.AddrPort) (netip.AddrPort, bool) {
-	a := dst.Addr()
-	f := &e.c.IP4
-	loopback := netip.AddrFrom4([4]byte{127, 0, 0, 1})
-	if a.Is6() {
-		f, loopback = &e.c.IP6, netip.IPv6Loopback()
-	}
-	port := dst.Port()
+	target, _, ok := e.nat.FromGuest(flow.ProtoTCP, dst)
+	return target, ok
+}
+
+// translateInbound gives the addresses the guest sees for a connection
+// forwarded from the host.
+func (e *Engine) translateInbound(src netip.AddrPort, target netip.Addr, port uint16) (netip.AddrPort, netip.AddrPort, bool) {
+	return e.nat.FromHost(src, target, port)
+}
+
+// seen records the guest's source address, the destination of traffic
+// forwarded to it (unless the address was fixed with -a).
+func (e *Engine) seen(a netip.Addr) {
 	switch {
-	case (port == 53 || port == 853) && f.DNSMatch.IsValid() && a == f.DNSMatch && f.DNSHost.IsValid():
-		return netip.AddrPortFrom(f.DNSHost, port), true
-	case f.MapHostLoopback.IsValid() && a == f.MapHostLoopback:
-		return netip.AddrPortFrom(loopback, port), true
-	case f.MapGuestAddr.IsValid() && a == f.MapGuestAddr:
-		return netip.AddrPortFrom(f.Addr, port), true
-	case a.IsUnspecified() || a.IsMulticast():
-		return netip.AddrPort{}, false
+	case !a.IsValid() || a.IsUnspecified() || a.IsMulticast():
+	case a.Is4() && !e.c.IP4.AddrFixed:
+		e.nat.V4.GuestSeen = a
+	case a.Is6() && a.IsLinkLocalUnicast():
+		e.nat.V6.GuestSeenLL = a
+	case a.Is6() && !e.c.IP6.AddrFixed:
+		e.nat.V6.GuestSeen = a
 	}
-	return dst, true
+}
+
+// ListenTCP opens the listening sockets of the inbound TCP rules; failing
+// to listen on an explicit port is fatal, a best-effort rule fails only if
+// none of its ports could be bound.
+func (e *Engine) ListenTCP(rules []fwd.Rule) error {
+	if e.tcp == nil {
+		return nil
+	}
+	for _, r := range rules {
+		if r.Proto != fwd.TCP || r.Scan {
+			continue // "auto" rules follow the other side's listeners
+		}
+		bound := 0
+		var firstErr error
+		for p := int(r.First); p <= int(r.Last); p++ {
+			port := uint16(p)
+			err := e.tcp.Listen(r.Addr, r.Ifname, port, r.MapPort(port), r.Target, e.c.Freebind)
+			if err == nil {
+				bound++
+				continue
+			}
+			if !r.BestEffort {
+				log.Errorf("Listen failed for HOST TCP port %s/%d: %s", listenAddr(r), port, strerror(err))
+				return errors.New("Couldn't listen on requested ports")
+			}
+			if firstErr == nil {
+				firstErr = err
+			}
+		}
+		if bound == 0 && firstErr != nil {
+			log.Errorf("All listens failed for HOST TCP %s/%d-%d: %s", listenAddr(r), r.First, r.Last, strerror(firstErr))
+			return errors.New("Couldn't listen on requested ports")
+		}
+	}
+	return nil
+}
+
+func listenAddr(r fwd.Rule) string {
+	a := "*"
+	if r.Addr.IsValid() {
+		a = r.Addr.String()
+		if r.Addr.Is6() {
+			a = "[" + a + "]"
+		}
+	}
+	if r.Ifname != "" {
+		a += "%" + r.Ifname
+	}
+	return a
+}
+
+func strerror(err error) string {
+	var en unix.Errno
+	if errors.As(err, &en) {
+		s := en.Error()
+		return strings.ToUpper(s[:1]) + s[1:]
+	}
+	return err.Error()
 }

@@ -63,9 +63,10 @@ type Translator func(dst netip.AddrPort) (netip.AddrPort, bool)
 
 // Flow states.
 const (
-	stateFree = iota
-	stateConnecting
-	stateSynAckSent
+	stateFree       = iota
+	stateConnecting // guest-initiated: host socket connecting
+	stateSynAckSent // guest-initiated: waiting for the guest's ACK
+	stateSynSent    // host-initiated: waiting for the guest's SYN-ACK
 	stateEstablished
 	stateClosing
 )
@@ -108,6 +109,7 @@ type conn struct {
 	hostEOF      bool // the socket reached end of stream
 	finSent      bool // our FIN is out (sndNxt counts it)
 	wantOut      bool // waiting for EPOLLOUT (socket full)
+	registered   bool // in the epoll set
 	inOff        bool // EPOLLIN disabled (guest window full)
 	lastSend     time.Time
 	retries      int
@@ -133,7 +135,10 @@ type Handler struct {
 	nbuf  int
 	timer *loop.Timer
 	now   time.Time
-	trash []byte
+
+	listenKind loop.Kind
+	inbound    InboundTranslator
+	listeners  []listener
 }
 
 // New creates the TCP handler. kind is the loop kind its sockets and timer
@@ -145,7 +150,6 @@ func New(l *loop.Loop, kind loop.Kind, out Output, translate Translator, mtu int
 		addrOut4: addrOut4, addrOut6: addrOut6,
 		flows: make([]conn, MaxFlows),
 		index: make(map[flowKey]int),
-		trash: make([]byte, 1<<16),
 	}
 	if h.mtu <= 0 || h.mtu > 65520 {
 		h.mtu = 65520
@@ -302,6 +306,11 @@ func (h *Handler) FromGuest(f []byte, d *pkt.Decoded) {
 	switch c.state {
 	case stateConnecting:
 		return // the guest retransmits its SYN: still connecting
+	case stateSynSent:
+		h.synAckFromGuest(idx, c, t)
+		h.out.Flush()
+		h.nbuf = 0
+		return
 	case stateSynAckSent:
 		if flags&pkt.TCPFlagACK == 0 || t.Ack() != c.sndNxt {
 			return
@@ -391,9 +400,11 @@ func (h *Handler) connect(key flowKey, d *pkt.Decoded, t pkt.TCP) {
 		h.refused(idx, c)
 		return
 	}
-	if err := h.loop.Add(fd, unix.EPOLLOUT|unix.EPOLLRDHUP, loop.MakeRef(h.kind, uint64(idx))); err != nil {
+	if err := h.loop.Add(fd, unix.EPOLLOUT, loop.MakeRef(h.kind, uint64(idx))); err != nil {
 		h.refused(idx, c)
+		return
 	}
+	c.registered = true
 }
 
 // refused reports a failed connection to the guest with a reset.
@@ -594,16 +605,32 @@ func (h *Handler) enableIn(idx int, c *conn) {
 	h.updateEvents(idx, c)
 }
 
-// updateEvents sets the socket's epoll events from the flow's state.
+// updateEvents sets the socket's epoll events from the flow's state. Once
+// the socket has nothing more to tell (end of stream read, nothing to
+// write), it leaves epoll altogether: a hung-up socket would otherwise be
+// reported again and again.
 func (h *Handler) updateEvents(idx int, c *conn) {
-	var ev uint32 = unix.EPOLLRDHUP
-	if !c.inOff && !c.finSent && c.state >= stateEstablished {
+	var ev uint32
+	if c.state >= stateEstablished && !c.inOff && !c.hostEOF {
 		ev |= unix.EPOLLIN
 	}
 	if c.wantOut {
 		ev |= unix.EPOLLOUT
 	}
-	_ = h.loop.Mod(c.fd, ev, loop.MakeRef(h.kind, uint64(idx)))
+	ref := loop.MakeRef(h.kind, uint64(idx))
+	switch {
+	case ev == 0 && c.hostEOF:
+		if c.registered {
+			h.loop.Del(c.fd)
+			c.registered = false
+		}
+	case c.registered:
+		_ = h.loop.Mod(c.fd, ev, ref)
+	default:
+		if h.loop.Add(c.fd, ev, ref) == nil {
+			c.registered = true
+		}
+	}
 }
 
 // Event handles a ready socket (or the timer).
@@ -645,8 +672,15 @@ func (h *Handler) Event(ref loop.Ref, events uint32) {
 		h.updateEvents(idx, c)
 		h.ack(c) // window update
 	}
-	if events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
+	if events&(unix.EPOLLIN|unix.EPOLLHUP) != 0 {
 		h.sendData(idx, c)
+		if events&unix.EPOLLHUP != 0 && !c.hostEOF && c.state != stateFree {
+			// Hung up with nothing left to read yet: end of stream.
+			c.hostEOF = true
+		}
+		if c.state != stateFree {
+			h.updateEvents(idx, c)
+		}
 	}
 	h.out.Flush()
 	h.nbuf = 0
@@ -666,7 +700,9 @@ func (h *Handler) close(idx int, reset bool) {
 		return
 	}
 	if c.fd > 0 {
-		h.loop.Del(c.fd)
+		if c.registered {
+			h.loop.Del(c.fd)
+		}
 		if reset {
 			_ = unix.SetsockoptLinger(c.fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 		}
@@ -696,6 +732,14 @@ func (h *Handler) tick() {
 			if h.now.Sub(c.started) > synAckTimeout {
 				h.refused(idx, c)
 			}
+		case c.state == stateSynSent:
+			if h.now.Sub(c.lastSend) > rto<<min(c.retries, 6) {
+				if c.retries++; c.retries > maxRetries {
+					h.close(idx, true)
+					continue
+				}
+				h.syn(c)
+			}
 		case c.state == stateSynAckSent:
 			if h.now.Sub(c.lastSend) > rto {
 				if c.retries++; c.retries > maxRetries {
@@ -722,4 +766,164 @@ func (h *Handler) tick() {
 	if len(h.active) == 0 {
 		_ = unix.TimerfdSettime(h.timer.Fd(), 0, &unix.ItimerSpec{}, nil)
 	}
+}
+
+// InboundTranslator gives the addresses the guest sees for a connection
+// from src arriving for a rule (target: the rule's target address, or
+// invalid) on guest port port.
+type InboundTranslator func(src netip.AddrPort, target netip.Addr, port uint16) (gsrc, gdst netip.AddrPort, ok bool)
+
+// listener is one listening socket of a forwarding rule.
+type listener struct {
+	fd     int
+	target netip.Addr
+	toPort uint16
+}
+
+// SetInbound sets how host-initiated connections are translated.
+func (h *Handler) SetInbound(kind loop.Kind, tr InboundTranslator) {
+	h.listenKind, h.inbound = kind, tr
+}
+
+// Listen adds a listening socket on addr (invalid: the dual-stack
+// wildcard) and port, bound to ifname if set, whose connections go to the
+// guest's port toPort (on target, if valid). It returns the error to
+// report; the caller decides whether it is fatal.
+func (h *Handler) Listen(addr netip.Addr, ifname string, port, toPort uint16, target netip.Addr, freebind bool) error {
+	family := unix.AF_INET6
+	if addr.IsValid() && addr.Is4() {
+		family = unix.AF_INET
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	var sa unix.Sockaddr
+	if family == unix.AF_INET {
+		sa = &unix.SockaddrInet4{Addr: addr.As4(), Port: int(port)}
+		if freebind {
+			_ = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_FREEBIND, 1)
+		}
+	} else {
+		v6only := 0
+		a := netip.IPv6Unspecified()
+		if addr.IsValid() {
+			a, v6only = addr, 1
+		}
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, v6only)
+		if freebind {
+			_ = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_FREEBIND, 1)
+		}
+		sa = &unix.SockaddrInet6{Addr: a.As16(), Port: int(port)}
+	}
+	if ifname != "" {
+		if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, ifname); err != nil {
+			unix.Close(fd)
+			return err
+		}
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		unix.Close(fd)
+		return err
+	}
+	if err := unix.Listen(fd, 128); err != nil {
+		unix.Close(fd)
+		return err
+	}
+	idx := len(h.listeners)
+	if err := h.loop.Add(fd, unix.EPOLLIN, loop.MakeRef(h.listenKind, uint64(idx))); err != nil {
+		unix.Close(fd)
+		return err
+	}
+	h.listeners = append(h.listeners, listener{fd: fd, target: target, toPort: toPort})
+	return nil
+}
+
+// Accept takes a connection on a listening socket and opens the matching
+// connection to the guest: we send the SYN, the guest's SYN-ACK completes
+// the handshake.
+func (h *Handler) Accept(ref loop.Ref, _ uint32) {
+	h.now = time.Now()
+	l := &h.listeners[ref.Index()]
+	for {
+		fd, sa, err := unix.Accept4(l.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		if err != nil {
+			return
+		}
+		src := sockaddrAddrPort(sa)
+		gsrc, gdst, ok := h.inbound(src, l.target, l.toPort)
+		if !ok || len(h.free) == 0 {
+			_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+			unix.Close(fd)
+			continue
+		}
+		key := flowKey{guest: gdst, peer: gsrc}
+		if _, dup := h.index[key]; dup {
+			unix.Close(fd)
+			continue
+		}
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PEEK_OFF, 0)
+		idx := h.free[len(h.free)-1]
+		h.free = h.free[:len(h.free)-1]
+		c := &h.flows[idx]
+		*c = conn{
+			state: stateSynSent, v6: gdst.Addr().Is6(), fd: fd, guest: gdst, peer: gsrc,
+			guestMSS: defaultGuestMSS, started: h.now,
+		}
+		c.sndUna = rand.Uint32()
+		h.index[key] = idx
+		h.active = append(h.active, idx)
+		h.armTimer()
+		if err := h.loop.Add(fd, 0, loop.MakeRef(h.kind, uint64(idx))); err != nil {
+			h.close(idx, true)
+			continue
+		}
+		c.registered = true
+		h.syn(c)
+	}
+}
+
+// syn sends our SYN to the guest for a host-initiated connection.
+func (h *Handler) syn(c *conn) {
+	opts := pkt.TCPOptions{MSS: h.ourMSS(c), HasWScale: true, WScale: ourWScale}
+	b := h.buf()
+	h.segment(c, b, pkt.TCPFlagSYN, c.sndUna, 0, &opts)
+	c.sndNxt = c.sndUna + 1
+	h.out.Flush()
+	h.nbuf = 0
+}
+
+// synAckFromGuest completes a host-initiated handshake.
+func (h *Handler) synAckFromGuest(idx int, c *conn, t pkt.TCP) {
+	if t.Flags()&(pkt.TCPFlagSYN|pkt.TCPFlagACK) != pkt.TCPFlagSYN|pkt.TCPFlagACK || t.Ack() != c.sndNxt {
+		return
+	}
+	var opts pkt.TCPOptions
+	_ = pkt.ParseTCPOptions(t.Options(), &opts)
+	if opts.MSS != 0 {
+		c.guestMSS = opts.MSS
+	}
+	if opts.HasWScale {
+		c.wsOK, c.guestWS = true, opts.WScale
+	}
+	c.rcvNxt = t.Seq() + 1
+	c.sndUna = t.Ack()
+	c.guestWnd = uint32(t.Window()) << c.guestWS
+	c.state = stateEstablished
+	c.retries = 0
+	h.ack(c)
+	h.enableIn(idx, c)
+	h.sendData(idx, c)
+}
+
+func sockaddrAddrPort(sa unix.Sockaddr) netip.AddrPort {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(a.Port))
+	}
+	return netip.AddrPort{}
 }

@@ -147,6 +147,9 @@ func newBackend(c *conf.Config, f lifecycle.Files) (lifecycle.Backend, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := e.ListenTCP(c.Inbound.Rules); err != nil {
+			return nil, err
+		}
 		return unixsock.NewServer(e, f.Socket, f.Conn, c.OneOff)
 	}
 	return nil, fmt.Errorf("%s mode is not supported yet", c.Mode)
@@ -200,8 +203,17 @@ func unsupported(c *conf.Config) error {
 		return errors.New("--conf-path is not supported yet")
 	case c.Stats != 0:
 		return errors.New("--stats is not supported yet")
-	case c.ExplicitRules:
-		return errors.New("port forwarding is not supported yet")
+	}
+	for _, ps := range c.PortSpecs {
+		switch {
+		case ps.Spec == "none":
+		case ps.Opt == 'u' || ps.Opt == 'U':
+			return errors.New("UDP port forwarding is not supported yet")
+		case ps.Opt == 'T':
+			return errors.New("-T forwarding is not supported yet")
+		case strings.Contains(ps.Spec, "auto"):
+			return errors.New("'auto' port forwarding is not supported yet")
+		}
 	}
 	return nil
 }

@@ -47,6 +47,7 @@ type Backend struct {
 	netns   *os.File
 	tap     *tap.Device
 	gone    chan string
+	engine  *engine.Engine
 }
 
 // New returns pasta's engine for c, with the files the launcher opened and
@@ -86,6 +87,12 @@ func (b *Backend) Setup() error {
 		b.netns = b.files.Netns
 	}
 	if err := b.setupNamespace(); err != nil {
+		if b.spawned != nil {
+			b.spawned.Kill()
+		}
+		return err
+	}
+	if err := b.startEngine(); err != nil {
 		if b.spawned != nil {
 			b.spawned.Kill()
 		}
@@ -176,17 +183,7 @@ func family(f *conf.Family) netconf.Family {
 
 // Run starts the command, if any, and serves until the engine must exit.
 func (b *Backend) Run() int {
-	e, err := engine.New(b.c, b.pcap)
-	if err != nil {
-		log.Errorf("%s", err)
-		return 1
-	}
-	if b.tap != nil {
-		if err := e.SetLink(engine.NewTapLink(b.tap)); err != nil {
-			log.Errorf("%s", err)
-			return 1
-		}
-	}
+	e := b.engine
 	if b.spawned != nil {
 		if err := b.spawned.Release(); err != nil {
 			log.Errorf("Couldn't start command: %s", strerror(err))
@@ -205,6 +202,22 @@ func (b *Backend) Run() int {
 		})
 	}()
 	return e.Run()
+}
+
+// startEngine creates the engine with the tap as its guest link and opens
+// the forwarding rules' listening sockets: all before readiness.
+func (b *Backend) startEngine() error {
+	e, err := engine.New(b.c, b.pcap)
+	if err != nil {
+		return err
+	}
+	b.engine = e
+	if b.tap != nil {
+		if err := e.SetLink(engine.NewTapLink(b.tap)); err != nil {
+			return err
+		}
+	}
+	return e.ListenTCP(b.c.Inbound.Rules)
 }
 
 func strerror(err error) string {
