@@ -271,3 +271,58 @@ func waitListening(t *testing.T, ns string, port int) {
 	}
 	t.Fatalf("nothing listens on %d in %s", port, ns)
 }
+
+// fdCount counts the open descriptors of pid.
+func fdCount(t *testing.T, pid int) int {
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// TestTCPChurn: 1000 connections opened and closed through -t leave no
+// descriptors (so no flows) behind in the engine.
+func TestTCPChurn(t *testing.T) {
+	requireCommands(t, "socat")
+	ns := netns(t)
+	port := freePort(t)
+	pidFile := filepath.Join(tempDirFor(t, 65534), "pid")
+	if out, err := exec.Command(pastaBin(t), "-q", "--config-net", "-t", fmt.Sprint(port),
+		"-u", "none", "-T", "none", "-U", "none", "-P", pidFile, "--netns", ns).CombinedOutput(); err != nil {
+		t.Fatalf("pasta: %v: %s", err, out)
+	}
+	pid := readPID(t, pidFile)
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGTERM) })
+	srv := exec.Command("ip", "netns", "exec", ns, "socat", fmt.Sprintf("TCP-LISTEN:%d,reuseaddr,fork", port), "EXEC:cat")
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	waitListening(t, ns, port)
+	before := fdCount(t, pid)
+	for i := 0; i < 1000; i++ {
+		c, err := net.Dial("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		c.Write([]byte("x"))
+		var b [1]byte
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(c, b[:]); err != nil {
+			t.Fatalf("connection %d: no echo: %v", i, err)
+		}
+		c.Close()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n := fdCount(t, pid)
+		if n <= before {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("engine has %d descriptors after 1000 connections, %d before", n, before)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
