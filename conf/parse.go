@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/user"
+	"passt/internal/errno"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -391,7 +392,7 @@ func (p *parser) option(o getopt.Option) error {
 	case 'i':
 		if p.env.InterfaceExists != nil {
 			if err := p.env.InterfaceExists(arg); err != nil {
-				return die("Invalid interface name %s: %s", arg, errText(err))
+				return die("Invalid interface name %s: %s", arg, errno.Text(err))
 			}
 		}
 		p.ifname = arg
@@ -1116,7 +1117,7 @@ func (p *parser) resolvConf() {
 	}
 	r, err := hostinfo.ReadResolvConf(p.env.ResolvConf)
 	if err != nil && !os.IsNotExist(err) {
-		p.warn("Error reading %s: %s", p.env.ResolvConf, errText(err))
+		p.warn("Error reading %s: %s", p.env.ResolvConf, errno.Text(err))
 	}
 	added := 0
 	if !dnsSet {

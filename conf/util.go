@@ -3,12 +3,10 @@
 package conf
 
 import (
-	"errors"
 	"math/bits"
 	"net/netip"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 // parseCLong parses a number the way strtol(s, &end, 0) does when the whole
@@ -141,22 +139,4 @@ func isDecimal(s string) bool {
 		}
 	}
 	return true
-}
-
-// errText is strerror() of an error's errno, or its text.
-func errText(err error) string {
-	var en syscall.Errno
-	if errors.As(err, &en) {
-		return strerror(en)
-	}
-	return err.Error()
-}
-
-// strerror gives glibc's capitalised message for an errno.
-func strerror(e syscall.Errno) string {
-	s := e.Error()
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
 }

@@ -33,7 +33,7 @@ package engine
 import (
 	"errors"
 	"net/netip"
-	"strings"
+	"passt/internal/errno"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -459,7 +459,7 @@ func (e *Engine) ListenTCP(rules []fwd.Rule) error {
 				continue
 			}
 			if !r.BestEffort {
-				log.Errorf("Listen failed for HOST TCP port %s/%d: %s", listenAddr(r), port, strerror(err))
+				log.Errorf("Listen failed for HOST TCP port %s/%d: %s", listenAddr(r), port, errno.Text(err))
 				return errors.New("Couldn't listen on requested ports")
 			}
 			if firstErr == nil {
@@ -467,7 +467,7 @@ func (e *Engine) ListenTCP(rules []fwd.Rule) error {
 			}
 		}
 		if bound == 0 && firstErr != nil {
-			log.Errorf("All listens failed for HOST TCP %s/%d-%d: %s", listenAddr(r), r.First, r.Last, strerror(firstErr))
+			log.Errorf("All listens failed for HOST TCP %s/%d-%d: %s", listenAddr(r), r.First, r.Last, errno.Text(firstErr))
 			return errors.New("Couldn't listen on requested ports")
 		}
 	}
@@ -486,13 +486,4 @@ func listenAddr(r fwd.Rule) string {
 		a += "%" + r.Ifname
 	}
 	return a
-}
-
-func strerror(err error) string {
-	var en unix.Errno
-	if errors.As(err, &en) {
-		s := en.Error()
-		return strings.ToUpper(s[:1]) + s[1:]
-	}
-	return err.Error()
 }

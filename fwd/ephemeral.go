@@ -6,8 +6,8 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"passt/internal/errno"
 	"strings"
-	"syscall"
 )
 
 // PortRangeSysctl is where Linux keeps the ephemeral port range.
@@ -29,7 +29,7 @@ func EphemeralRange(path string) (first, last uint16, warning string) {
 		var pe *fs.PathError
 		msg := err.Error()
 		if errors.As(err, &pe) {
-			msg = strerror(pe.Err)
+			msg = errno.Text(pe.Err)
 		}
 		if pe == nil || pe.Op == "open" {
 			return DefaultEphemeralFirst, DefaultEphemeralLast,
@@ -46,15 +46,4 @@ func EphemeralRange(path string) (first, last uint16, warning string) {
 		}
 	}
 	return DefaultEphemeralFirst, DefaultEphemeralLast, "Unable to parse " + path
-}
-
-// strerror returns the C library's text for an errno value ("No such file
-// or directory").
-func strerror(err error) string {
-	var errno syscall.Errno
-	s := err.Error()
-	if errors.As(err, &errno) && s != "" {
-		s = strings.ToUpper(s[:1]) + s[1:]
-	}
-	return s
 }

@@ -49,6 +49,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"passt/internal/errno"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -118,7 +119,7 @@ func HandleSignals() {
 func PIDFile(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_CLOEXEC, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("Couldn't open PID file %s: %s", path, strerror(err))
+		return nil, fmt.Errorf("Couldn't open PID file %s: %s", path, errno.Text(err))
 	}
 	return f, nil
 }
@@ -129,7 +130,7 @@ func writePID(f *os.File, pid int) error {
 	}
 	defer f.Close()
 	if _, err := f.WriteString(strconv.Itoa(pid) + "\n"); err != nil {
-		return fmt.Errorf("Failed to write PID file: %s", strerror(err))
+		return fmt.Errorf("Failed to write PID file: %s", errno.Text(err))
 	}
 	return nil
 }
@@ -163,7 +164,7 @@ func inProcess(c *conf.Config, files Files, pid *os.File, newBackend NewBackend)
 	}
 	if c.Mode == conf.ModePasst && HaveEntryStub {
 		if err := canCreateUserNS(); err != nil {
-			log.Die("Couldn't create user namespace: %s", strerror(err))
+			log.Die("Couldn't create user namespace: %s", errno.Text(err))
 		}
 		execInPlace(c, files, pid)
 	}
@@ -219,10 +220,10 @@ func execInPlace(c *conf.Config, files Files, pid *os.File) {
 	}
 	mfd, err := unix.MemfdCreate("passt-config", 0)
 	if err != nil {
-		log.Die("memfd_create(): %s", strerror(err))
+		log.Die("memfd_create(): %s", errno.Text(err))
 	}
 	if _, err := unix.Write(mfd, js); err != nil {
-		log.Die("Couldn't write configuration: %s", strerror(err))
+		log.Die("Couldn't write configuration: %s", errno.Text(err))
 	}
 	_, _ = unix.Seek(mfd, 0, 0)
 	desc := []string{fmt.Sprintf("config=%d", mfd)}
@@ -243,7 +244,7 @@ func execInPlace(c *conf.Config, files Files, pid *os.File) {
 	args := append([]string{NewUserMarker}, c.Args[1:]...)
 	env := append(os.Environ(), EngineEnv+"="+strings.Join(desc, ","), argv0Env+"="+c.Args[0])
 	err = unix.Exec("/proc/self/exe", args, env)
-	log.Die("Couldn't execute engine: %s", strerror(err))
+	log.Die("Couldn't execute engine: %s", errno.Text(err))
 }
 
 // switchCredentials changes to the configured user and group, if they
@@ -253,13 +254,13 @@ func switchCredentials(c *conf.Config) error {
 		return nil
 	}
 	if err := syscall.Setgroups(nil); err != nil {
-		return fmt.Errorf("Can't drop supplementary groups: %s", strerror(err))
+		return fmt.Errorf("Can't drop supplementary groups: %s", errno.Text(err))
 	}
 	if err := syscall.Setresgid(c.GID, c.GID, c.GID); err != nil {
-		return fmt.Errorf("Can't set GID to %d: %s", c.GID, strerror(err))
+		return fmt.Errorf("Can't set GID to %d: %s", c.GID, errno.Text(err))
 	}
 	if err := syscall.Setresuid(c.UID, c.UID, c.UID); err != nil {
-		return fmt.Errorf("Can't set UID to %d: %s", c.UID, strerror(err))
+		return fmt.Errorf("Can't set UID to %d: %s", c.UID, errno.Text(err))
 	}
 	return nil
 }
@@ -304,11 +305,11 @@ func plan(c *conf.Config, files Files) (*enginePlan, error) {
 	}
 	cfgR, cfgW, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("Couldn't create pipe: %s", strerror(err))
+		return nil, fmt.Errorf("Couldn't create pipe: %s", errno.Text(err))
 	}
 	statusR, statusW, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("Couldn't create pipe: %s", strerror(err))
+		return nil, fmt.Errorf("Couldn't create pipe: %s", errno.Text(err))
 	}
 	add("config", cfgR)
 	add("status", statusW)
@@ -352,11 +353,11 @@ func plan(c *conf.Config, files Files) (*enginePlan, error) {
 	} else {
 		devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 		if err != nil {
-			return nil, fmt.Errorf("Couldn't open %s: %s", os.DevNull, strerror(err))
+			return nil, fmt.Errorf("Couldn't open %s: %s", os.DevNull, errno.Text(err))
 		}
 		errR, errW, err := os.Pipe()
 		if err != nil {
-			return nil, fmt.Errorf("Couldn't create pipe: %s", strerror(err))
+			return nil, fmt.Errorf("Couldn't create pipe: %s", errno.Text(err))
 		}
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, errW
 		p.errR = errR
@@ -375,7 +376,7 @@ func plan(c *conf.Config, files Files) (*enginePlan, error) {
 				return nil, err
 			}
 			if err := unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0); err != nil {
-				return nil, fmt.Errorf("Couldn't set dumpable: %s", strerror(err))
+				return nil, fmt.Errorf("Couldn't set dumpable: %s", errno.Text(err))
 			}
 		}
 		sys.Cloneflags = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
@@ -401,7 +402,7 @@ func plan(c *conf.Config, files Files) (*enginePlan, error) {
 // start starts the engine and sends it the configuration.
 func (p *enginePlan) start() {
 	if err := p.cmd.Start(); err != nil {
-		log.Die("Couldn't start engine process: %s", strerror(err))
+		log.Die("Couldn't start engine process: %s", errno.Text(err))
 	}
 	for _, f := range p.closeAfterStart {
 		f.Close()
@@ -429,7 +430,7 @@ func (p *enginePlan) joinFailure(status int) string {
 	case status == 255:
 		return fmt.Sprintf("Couldn't create namespaces in user namespace %s", p.userns)
 	case status > 64 && status < 255:
-		return fmt.Sprintf("Couldn't enter user namespace %s: %s", p.userns, strerror(syscall.Errno(status-64)))
+		return fmt.Sprintf("Couldn't enter user namespace %s: %s", p.userns, errno.Text(syscall.Errno(status-64)))
 	}
 	return ""
 }
@@ -529,7 +530,7 @@ func finishJoin(fds map[string]int) {
 	}
 	var self, target unix.Stat_t
 	if err := unix.Stat("/proc/self/ns/user", &self); err != nil {
-		fmt.Fprintf(os.Stderr, "Couldn't inspect own user namespace: %s\n", strerror(err))
+		fmt.Fprintf(os.Stderr, "Couldn't inspect own user namespace: %s\n", errno.Text(err))
 		os.Exit(1)
 	}
 	if err := unix.Fstat(fds["userns"], &target); err != nil || self.Ino != target.Ino || self.Dev != target.Dev {
@@ -558,7 +559,7 @@ func reexec() {
 	args := append([]string{os.Getenv(argv0Env)}, os.Args[1:]...)
 	os.Unsetenv(argv0Env)
 	err := unix.Exec("/proc/self/exe", args, os.Environ())
-	fmt.Fprintf(os.Stderr, "Couldn't execute engine: %s\n", strerror(err))
+	fmt.Fprintf(os.Stderr, "Couldn't execute engine: %s\n", errno.Text(err))
 	os.Exit(1)
 }
 
@@ -631,7 +632,7 @@ func RunEngine(newBackend NewBackend) {
 	// daemon lets go of its stderr.
 	if status != nil {
 		if _, err := status.Write([]byte{readyByte}); err != nil {
-			log.Die("Couldn't report readiness: %s", strerror(err))
+			log.Die("Couldn't report readiness: %s", errno.Text(err))
 		}
 		status.Close()
 	}
@@ -664,18 +665,4 @@ func setupLogging(c *conf.Config) {
 	}
 	log.SetTrace(c.Trace)
 	log.SetStderr(true)
-}
-
-func strerror(err error) string {
-	if pe, ok := err.(*os.PathError); ok {
-		err = pe.Err
-	}
-	if e, ok := err.(*os.SyscallError); ok {
-		err = e.Err
-	}
-	if e, ok := err.(syscall.Errno); ok {
-		s := e.Error()
-		return strings.ToUpper(s[:1]) + s[1:]
-	}
-	return err.Error()
 }

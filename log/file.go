@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"passt/internal/errno"
 
 	"golang.org/x/sys/unix"
 )
@@ -52,14 +53,14 @@ func OpenFile(path string, size int64, version string) error {
 	exe, err := os.Readlink("/proc/self/exe")
 	if err != nil {
 		return fmt.Errorf("Failed to read own /proc/self/exe link: %s",
-			strerror(err))
+			errno.Text(err))
 	}
 
 	fd, err := unix.Open(path, unix.O_CREAT|unix.O_TRUNC|unix.O_APPEND|
 		unix.O_RDWR|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return fmt.Errorf("Couldn't open log file %s: %s", path,
-			strerror(err))
+			errno.Text(err))
 	}
 	f := os.NewFile(uintptr(fd), path)
 
@@ -69,7 +70,7 @@ func OpenFile(path string, size int64, version string) error {
 	header := fmt.Sprintf("%s %s: %s (%d)", name, version, exe, pid)
 	if _, err := f.Write([]byte(header + "\n")); err != nil {
 		f.Close()
-		return fmt.Errorf("Couldn't write to log file: %s", strerror(err))
+		return fmt.Errorf("Couldn't write to log file: %s", errno.Text(err))
 	}
 
 	setFile(f, fd, size, header, int64(len(header)+1))
@@ -87,7 +88,7 @@ func UseFD(f *os.File, size int64) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return fmt.Errorf("Couldn't use log file descriptor %d: %s", fd,
-			strerror(err))
+			errno.Text(err))
 	}
 	unix.CloseOnExec(fd)
 	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil {

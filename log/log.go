@@ -73,15 +73,11 @@
 package log
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
-	"unicode"
-	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 )
@@ -376,16 +372,4 @@ func appendInt(b []byte, v int64) []byte {
 		}
 	}
 	return append(b, d[i:]...)
-}
-
-// strerror returns the C library text for the errno inside err ("Permission
-// denied"), or err's own text if there is none.
-func strerror(err error) string {
-	var errno syscall.Errno
-	if !errors.As(err, &errno) {
-		return err.Error()
-	}
-	s := errno.Error()
-	r, n := utf8.DecodeRuneInString(s)
-	return string(unicode.ToUpper(r)) + s[n:]
 }

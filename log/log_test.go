@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"passt/internal/errno"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -595,10 +596,10 @@ func TestConcurrent(t *testing.T) {
 }
 
 func TestStrerror(t *testing.T) {
-	if got := strerror(unix.EACCES); got != "Permission denied" {
+	if got := errno.Text(unix.EACCES); got != "Permission denied" {
 		t.Errorf("got %q", got)
 	}
-	if got := strerror(&os.PathError{Op: "open", Path: "x",
+	if got := errno.Text(&os.PathError{Op: "open", Path: "x",
 		Err: unix.ENOENT}); got != "No such file or directory" {
 		t.Errorf("got %q", got)
 	}

@@ -7,14 +7,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"syscall"
+	"passt/internal/errno"
+	"passt/internal/nlretry"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
-
-// maxDumpTries bounds the repetitions of a dump interrupted by the kernel.
-const maxDumpTries = 10
 
 // ipv6SinglePrefix is the prefix length of a single IPv6 address: upstream
 // always uses /64, whatever -a said.
@@ -81,48 +79,16 @@ type Error struct {
 }
 
 // Error returns "Msg: <strerror>".
-func (e *Error) Error() string { return e.Msg + ": " + strerror(e.Err) }
+func (e *Error) Error() string { return e.Msg + ": " + errno.Text(e.Err) }
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
 func fail(msg string, err error) error { return &Error{Msg: msg, Err: err} }
 
-// strerror renders an error like C strerror() where it is an errno.
-func strerror(err error) string {
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		s := errno.Error()
-		if s != "" && s[0] >= 'a' && s[0] <= 'z' {
-			s = string(s[0]-'a'+'A') + s[1:]
-		}
-		return s
-	}
-	if err == nil {
-		return "Success"
-	}
-	return err.Error()
-}
-
-// retry repeats a netlink call while the kernel reports an interrupted dump.
-func retry[T any](fn func() (T, error)) (T, error) {
-	var (
-		v   T
-		err error
-	)
-	for range maxDumpTries {
-		v, err = fn()
-		if !errors.Is(err, netlink.ErrDumpInterrupted) {
-			return v, err
-		}
-	}
-	var zero T
-	return zero, err
-}
-
 // LoopbackUp brings lo up in the namespace of ns.
 func LoopbackUp(ns *netlink.Handle) error {
-	lo, err := retry(func() (netlink.Link, error) { return ns.LinkByName("lo") })
+	lo, err := nlretry.Do(func() (netlink.Link, error) { return ns.LinkByName("lo") })
 	if err == nil {
 		err = ns.LinkSetUp(lo)
 	}
@@ -151,7 +117,7 @@ func Apply(host, ns *netlink.Handle, p Params) (Result, error) {
 		return r, err
 	}
 
-	tap, err := retry(func() (netlink.Link, error) { return ns.LinkByName(p.Ifname) })
+	tap, err := nlretry.Do(func() (netlink.Link, error) { return ns.LinkByName(p.Ifname) })
 	if err != nil {
 		return r, fail(fmt.Sprintf("Couldn't find interface %s in namespace", p.Ifname), err)
 	}
@@ -202,19 +168,19 @@ func Apply(host, ns *netlink.Handle, p Params) (Result, error) {
 		ll, err := firstLinkLocal(ns, tapIdx)
 		if err != nil {
 			r.Warnings = append(r.Warnings,
-				"Can't get LL address from namespace: "+strerror(err))
+				"Can't get LL address from namespace: "+errno.Text(err))
 		}
 		r.LinkLocal = ll
 
 		if err := linkLocalNoDAD(ns, tapIdx); err != nil {
 			r.Warnings = append(r.Warnings,
-				"Can't set nodad for LL in namespace: "+strerror(err))
+				"Can't set nodad for LL in namespace: "+errno.Text(err))
 		}
 
 		// DAD dodged: neighbour solicitations are fine again.
 		if err := ns.LinkSetARPOn(tap); err != nil {
 			r.Warnings = append(r.Warnings,
-				"Can't re-enable ARP/NDP on tap in namespace: "+strerror(err))
+				"Can't re-enable ARP/NDP on tap in namespace: "+errno.Text(err))
 		}
 
 		disabled, err := configureFamily(host, ns, tapIdx, netlink.FAMILY_V6, p.IP6)
@@ -306,7 +272,7 @@ func setAddr(ns *netlink.Handle, tap, fam int, f Family) error {
 
 // listAddrs dumps the addresses of one family on one interface.
 func listAddrs(h *netlink.Handle, ifi, fam int) ([]netlink.Addr, error) {
-	all, err := retry(func() ([]netlink.Addr, error) { return h.AddrList(nil, fam) })
+	all, err := nlretry.Do(func() ([]netlink.Addr, error) { return h.AddrList(nil, fam) })
 	if err != nil {
 		return nil, err
 	}
@@ -429,7 +395,7 @@ func zeroPrefix(fam int) *net.IPNet {
 // templateRoutes dumps the main-table unicast routes of the family that use
 // the template interface, and only it, rewritten for the tap.
 func templateRoutes(host *netlink.Handle, tmpl, tap, fam int) ([]netlink.Route, error) {
-	rs, err := retry(func() ([]netlink.Route, error) {
+	rs, err := nlretry.Do(func() ([]netlink.Route, error) {
 		return host.RouteListFiltered(fam,
 			&netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
 	})

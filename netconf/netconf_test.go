@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"passt/internal/errno"
+	"passt/internal/nlretry"
 	"runtime"
 	"slices"
 	"strings"
@@ -644,15 +646,15 @@ func TestStrerror(t *testing.T) {
 		{fmt.Errorf("x: %w", unix.EEXIST), "File exists"},
 		{errors.New("plain"), "plain"},
 	} {
-		if got := strerror(c.err); got != c.want {
-			t.Errorf("strerror(%v) = %q, want %q", c.err, got, c.want)
+		if got := errno.Text(c.err); got != c.want {
+			t.Errorf("errno.Text(%v) = %q, want %q", c.err, got, c.want)
 		}
 	}
 }
 
 func TestRetry(t *testing.T) {
 	n := 0
-	v, err := retry(func() (int, error) {
+	v, err := nlretry.Do(func() (int, error) {
 		n++
 		if n < 3 {
 			return 0, netlink.ErrDumpInterrupted
@@ -663,8 +665,8 @@ func TestRetry(t *testing.T) {
 		t.Errorf("retry: %d %v after %d calls", v, err, n)
 	}
 	n = 0
-	_, err = retry(func() (int, error) { n++; return 1, netlink.ErrDumpInterrupted })
-	if !errors.Is(err, netlink.ErrDumpInterrupted) || n != maxDumpTries {
+	_, err = nlretry.Do(func() (int, error) { n++; return 1, netlink.ErrDumpInterrupted })
+	if !errors.Is(err, netlink.ErrDumpInterrupted) || n != nlretry.MaxTries {
 		t.Errorf("bounded retry: %v after %d calls", err, n)
 	}
 }

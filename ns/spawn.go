@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"passt/internal/errno"
 	"path/filepath"
 	"syscall"
 
@@ -121,14 +122,14 @@ func RunStub() error {
 	os.Unsetenv(SpawnEnv)
 
 	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		fmt.Fprintf(os.Stderr, "Couldn't mount /proc in namespace: %s\n", strerror(err))
+		fmt.Fprintf(os.Stderr, "Couldn't mount /proc in namespace: %s\n", errno.Text(err))
 	}
 	if err := os.WriteFile("/proc/sys/net/ipv4/ping_group_range", []byte("0 0"), 0); err != nil {
 		fmt.Fprintf(os.Stderr, "Couldn't set ping_group_range, ICMP echo requests won't work\n")
 	}
 	if spec.Hostname != "" {
 		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
-			fmt.Fprintf(os.Stderr, "Unable to set pasta hostname: %s\n", strerror(err))
+			fmt.Fprintf(os.Stderr, "Unable to set pasta hostname: %s\n", errno.Text(err))
 		}
 	}
 
@@ -155,7 +156,7 @@ func RunStub() error {
 			if errors.As(err, &ee) {
 				err = ee.Err
 			}
-			return fmt.Errorf("Failed to start command or shell: %s", strerror(err))
+			return fmt.Errorf("Failed to start command or shell: %s", errno.Text(err))
 		}
 		path = p
 		if !filepath.IsAbs(path) {
@@ -165,5 +166,5 @@ func RunStub() error {
 	// The parent-death signal protected us only until now.
 	_ = unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0)
 	err := unix.Exec(path, argv, os.Environ())
-	return fmt.Errorf("Failed to start command or shell: %s", strerror(err))
+	return fmt.Errorf("Failed to start command or shell: %s", errno.Text(err))
 }

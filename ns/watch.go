@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"passt/internal/errno"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 	"unsafe"
 
@@ -27,7 +27,7 @@ func WatchGone(path string, gone chan<- string) error {
 	}
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {
-		return fmt.Errorf("Failed to inspect %s: %s", dir, strerror(err))
+		return fmt.Errorf("Failed to inspect %s: %s", dir, errno.Text(err))
 	}
 	switch st.Type {
 	case unix.PROC_SUPER_MAGIC, unix.SYSFS_MAGIC, unix.DEVPTS_SUPER_MAGIC:
@@ -37,11 +37,11 @@ func WatchGone(path string, gone chan<- string) error {
 
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
-		return fmt.Errorf("inotify_init1(): %s", strerror(err))
+		return fmt.Errorf("inotify_init1(): %s", errno.Text(err))
 	}
 	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_DELETE); err != nil {
 		unix.Close(fd)
-		return fmt.Errorf("Failed to watch %s: %s", dir, strerror(err))
+		return fmt.Errorf("Failed to watch %s: %s", dir, errno.Text(err))
 	}
 	f := os.NewFile(uintptr(fd), "inotify")
 	go func() {
@@ -86,13 +86,4 @@ func poll(path string, gone chan<- string) {
 		gone <- path
 		return
 	}
-}
-
-func strerror(err error) string {
-	var en syscall.Errno
-	if errors.As(err, &en) {
-		s := en.Error()
-		return strings.ToUpper(s[:1]) + s[1:]
-	}
-	return err.Error()
 }

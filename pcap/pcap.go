@@ -41,11 +41,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"passt/internal/errno"
 	"sync"
 	"syscall"
 	"time"
-	"unicode"
-	"unicode/utf8"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -88,11 +87,11 @@ type Writer struct {
 func Open(path string) (*Writer, error) {
 	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("Failed to open pcap file %s: %s", path, strerror(err))
+		return nil, fmt.Errorf("Failed to open pcap file %s: %s", path, errno.Text(err))
 	}
 	w, err := New(os.NewFile(uintptr(fd), path))
 	if err != nil {
-		return nil, fmt.Errorf("Failed to open pcap file %s: %s", path, strerror(err))
+		return nil, fmt.Errorf("Failed to open pcap file %s: %s", path, errno.Text(err))
 	}
 	return w, nil
 }
@@ -262,15 +261,4 @@ func writeAll(fd int, b []byte) error {
 		b = b[n:]
 	}
 	return nil
-}
-
-// strerror gives the C library's (capitalised) text for the errno in err.
-func strerror(err error) string {
-	var errno syscall.Errno
-	if !errors.As(err, &errno) {
-		return err.Error()
-	}
-	s := errno.Error()
-	r, n := utf8.DecodeRuneInString(s)
-	return string(unicode.ToUpper(r)) + s[n:]
 }

@@ -463,7 +463,7 @@ func TestNamespaceOrphaned(t *testing.T) {
 	h.Close()
 	ns.stop() // the locked goroutine returns: its thread exits
 	taskDir := "/proc/self/task/" + itoa(tid)
-	for deadline := time.Now().Add(5 * time.Second); ; {
+	for deadline := time.Now().Add(20 * time.Second); ; {
 		if _, err := os.Stat(taskDir); err != nil {
 			break
 		}

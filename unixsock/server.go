@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"passt/internal/errno"
 
 	"golang.org/x/sys/unix"
 
@@ -74,7 +75,7 @@ func (s *Server) accept(loop.Ref, uint32) {
 	fd, _, err := unix.Accept4(int(s.ln.Fd()), unix.SOCK_CLOEXEC)
 	if err != nil {
 		if err != unix.EAGAIN && err != unix.EINTR && err != unix.ECONNABORTED {
-			log.Errorf("accept() on UNIX domain socket failed: %s", strerror(err))
+			log.Errorf("accept() on UNIX domain socket failed: %s", errno.Text(err))
 		}
 		return
 	}
@@ -89,7 +90,7 @@ func (s *Server) accept(loop.Ref, uint32) {
 	}
 	log.Infof("accepted connection from PID %d", pid)
 	if err := s.connect(fd); err != nil {
-		log.Errorf("Couldn't set up guest connection: %s", strerror(err))
+		log.Errorf("Couldn't set up guest connection: %s", errno.Text(err))
 	}
 }
 

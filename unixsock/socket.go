@@ -18,7 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
+	"passt/internal/errno"
 
 	"golang.org/x/sys/unix"
 )
@@ -71,14 +71,14 @@ func Listen(path string) (*os.File, string, error) {
 	if path != "" {
 		free, err := probe(path)
 		if err != nil {
-			return nil, "", fmt.Errorf("Failed to probe UNIX domain socket %s: %s", path, strerror(err))
+			return nil, "", fmt.Errorf("Failed to probe UNIX domain socket %s: %s", path, errno.Text(err))
 		}
 		if !free {
 			return nil, "", fmt.Errorf("Socket path %s already in use", path)
 		}
 		f, err := bindListen(path)
 		if err != nil {
-			return nil, "", fmt.Errorf("Failed to bind UNIX domain socket: %s", strerror(err))
+			return nil, "", fmt.Errorf("Failed to bind UNIX domain socket: %s", errno.Text(err))
 		}
 		return f, path, nil
 	}
@@ -95,7 +95,7 @@ func Listen(path string) (*os.File, string, error) {
 		}
 		return f, p, nil
 	}
-	return nil, "", fmt.Errorf("Failed to bind UNIX domain socket: %s", strerror(lastErr))
+	return nil, "", fmt.Errorf("Failed to bind UNIX domain socket: %s", errno.Text(lastErr))
 }
 
 // QEMUHint is the hint printed once passt listens on path.
@@ -107,13 +107,4 @@ func QEMUHint(path string) []string {
 		"or qrap, for earlier qemu versions:",
 		"    ./qrap 5 kvm ... -net socket,fd=5 -net nic,model=virtio",
 	}
-}
-
-func strerror(err error) string {
-	var en unix.Errno
-	if errors.As(err, &en) {
-		s := en.Error()
-		return strings.ToUpper(s[:1]) + s[1:]
-	}
-	return err.Error()
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"passt/internal/errno"
 	"runtime"
 	"strings"
 	"syscall"
@@ -95,7 +96,7 @@ func main() {
 		f, err := os.OpenFile(c.Pcap, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_CLOEXEC, 0o600)
 		if err != nil {
 			// Not fatal, as upstream.
-			log.Errorf("Failed to open pcap file %s: %s", c.Pcap, strerror(err))
+			log.Errorf("Failed to open pcap file %s: %s", c.Pcap, errno.Text(err))
 			c.Pcap = ""
 		} else {
 			files.Pcap = f
@@ -103,7 +104,7 @@ func main() {
 	}
 	if c.FD >= 0 {
 		if _, err := unix.FcntlInt(uintptr(c.FD), unix.F_GETFD, 0); err != nil {
-			log.Die("Invalid --fd: %d: %s", c.FD, strerror(err))
+			log.Die("Invalid --fd: %d: %s", c.FD, errno.Text(err))
 		}
 		files.Conn = os.NewFile(uintptr(c.FD), "guest")
 	} else if c.Mode != conf.ModePasta {
@@ -161,7 +162,7 @@ func newBackend(c *conf.Config, f lifecycle.Files) (lifecycle.Backend, error) {
 func openNamespaces(c *conf.Config, files *lifecycle.Files) error {
 	nf, err := os.OpenFile(c.Netns, os.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("Couldn't open network namespace %s: %s", c.Netns, strerror(err))
+		return fmt.Errorf("Couldn't open network namespace %s: %s", c.Netns, errno.Text(err))
 	}
 	files.Netns = nf
 	if c.NetnsOnly || c.Userns == "" {
@@ -169,7 +170,7 @@ func openNamespaces(c *conf.Config, files *lifecycle.Files) error {
 	}
 	uf, err := os.OpenFile(c.Userns, os.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("Couldn't open user namespace %s: %s", c.Userns, strerror(err))
+		return fmt.Errorf("Couldn't open user namespace %s: %s", c.Userns, errno.Text(err))
 	}
 	var self, target unix.Stat_t
 	if unix.Stat("/proc/self/ns/user", &self) == nil && unix.Fstat(int(uf.Fd()), &target) == nil &&
@@ -183,15 +184,6 @@ func openNamespaces(c *conf.Config, files *lifecycle.Files) error {
 	}
 	files.Userns = uf
 	return nil
-}
-
-func strerror(err error) string {
-	var en syscall.Errno
-	if errors.As(err, &en) {
-		s := en.Error()
-		return strings.ToUpper(s[:1]) + s[1:]
-	}
-	return err.Error()
 }
 
 // unsupported fails loudly for what parses but has no machinery yet.

@@ -10,7 +10,7 @@
 // caller picks the network namespace (create the handle on a thread that is
 // already in the wanted namespace, never with NewHandleAt) and any socket
 // timeout. Dumps that the kernel flags as interrupted
-// (netlink.ErrDumpInterrupted) are repeated, up to maxDumpTries times.
+// (netlink.ErrDumpInterrupted) are repeated, up to nlretry.MaxTries times.
 //
 // # Template interface (per family)
 //

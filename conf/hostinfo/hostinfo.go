@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"syscall"
+	"passt/internal/errno"
+	"passt/internal/nlretry"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -49,9 +50,6 @@ var (
 	// local mode.
 	LocalGateway6 = netip.MustParseAddr("fe80::1")
 )
-
-// maxDumpTries bounds the repetitions of a dump interrupted by the kernel.
-const maxDumpTries = 10
 
 // ifNameSize is IFNAMSIZ: names must be shorter than this.
 const ifNameSize = 16
@@ -129,7 +127,7 @@ func Discover(h *netlink.Handle, req Request) (*Host, error) {
 		idx, err := ifNameToIndex(h, req.Ifname)
 		if err != nil {
 			return nil, fmt.Errorf("Invalid interface name %s: %s",
-				req.Ifname, strerror(err))
+				req.Ifname, errno.Text(err))
 		}
 		fixed = idx
 	}
@@ -178,7 +176,7 @@ func fillTemplate(h *netlink.Handle, f Family, ifi int,
 	fixedAddr, fixedGw netip.Addr) Template {
 	t := Template{Ifindex: ifi}
 
-	link, err := retry(func() (netlink.Link, error) {
+	link, err := nlretry.Do(func() (netlink.Link, error) {
 		return h.LinkByIndex(ifi)
 	})
 	if err != nil {
@@ -225,28 +223,12 @@ func fillTemplate(h *netlink.Handle, f Family, ifi int,
 	return t
 }
 
-// retry repeats a netlink call while the kernel reports an interrupted dump.
-func retry[T any](fn func() (T, error)) (T, error) {
-	var (
-		v   T
-		err error
-	)
-	for range maxDumpTries {
-		v, err = fn()
-		if !errors.Is(err, netlink.ErrDumpInterrupted) {
-			return v, err
-		}
-	}
-	var zero T
-	return zero, err
-}
-
 // ifNameToIndex resolves an interface name, failing like if_nametoindex().
 func ifNameToIndex(h *netlink.Handle, name string) (int, error) {
 	if len(name) >= ifNameSize {
 		return 0, unix.ENODEV
 	}
-	link, err := retry(func() (netlink.Link, error) {
+	link, err := nlretry.Do(func() (netlink.Link, error) {
 		return h.LinkByName(name)
 	})
 	if err != nil {
@@ -259,22 +241,9 @@ func ifNameToIndex(h *netlink.Handle, name string) (int, error) {
 	return link.Attrs().Index, nil
 }
 
-// strerror renders an error like C strerror() where it is an errno.
-func strerror(err error) string {
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		s := errno.Error()
-		if s != "" && s[0] >= 'a' && s[0] <= 'z' {
-			s = string(s[0]-'a'+'A') + s[1:]
-		}
-		return s
-	}
-	return err.Error()
-}
-
 // mainRoutes dumps the main-table unicast routes of a family.
 func mainRoutes(h *netlink.Handle, f Family) ([]netlink.Route, error) {
-	rs, err := retry(func() ([]netlink.Route, error) {
+	rs, err := nlretry.Do(func() ([]netlink.Route, error) {
 		return h.RouteListFiltered(f.netlinkFamily(),
 			&netlink.Route{Table: unix.RT_TABLE_MAIN},
 			netlink.RT_FILTER_TABLE)
@@ -336,7 +305,7 @@ func externalIf(h *netlink.Handle, f Family) (int, []string) {
 	var warns []string
 	routes, err := mainRoutes(h, f)
 	if err != nil {
-		warns = append(warns, "netlink: RTM_GETROUTE failed: "+strerror(err))
+		warns = append(warns, "netlink: RTM_GETROUTE failed: "+errno.Text(err))
 	}
 
 	var defIf, anyIf, nDef, nAny int
@@ -456,7 +425,7 @@ func multipathGateway(f Family, nhs []*netlink.NexthopInfo) netip.Addr {
 // address of link for family f.
 func ifAddresses(h *netlink.Handle, f Family, link netlink.Link) (
 	netip.Prefix, netip.Addr, error) {
-	addrs, err := retry(func() ([]netlink.Addr, error) {
+	addrs, err := nlretry.Do(func() ([]netlink.Addr, error) {
 		return h.AddrList(link, f.netlinkFamily())
 	})
 	if err != nil {

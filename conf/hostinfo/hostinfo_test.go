@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"passt/internal/errno"
+	"passt/internal/nlretry"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -557,7 +559,7 @@ func TestDiscoverNilHandle(t *testing.T) {
 
 func TestRetry(t *testing.T) {
 	n := 0
-	v, err := retry(func() (int, error) {
+	v, err := nlretry.Do(func() (int, error) {
 		n++
 		if n < 3 {
 			return n, netlink.ErrDumpInterrupted
@@ -569,28 +571,28 @@ func TestRetry(t *testing.T) {
 	}
 
 	n = 0
-	v, err = retry(func() (int, error) {
+	v, err = nlretry.Do(func() (int, error) {
 		n++
 		return n, netlink.ErrDumpInterrupted
 	})
-	if v != 0 || !errors.Is(err, netlink.ErrDumpInterrupted) || n != maxDumpTries {
+	if v != 0 || !errors.Is(err, netlink.ErrDumpInterrupted) || n != nlretry.MaxTries {
 		t.Errorf("endless interruption: %d, %v after %d calls", v, err, n)
 	}
 
 	other := errors.New("boom")
 	n = 0
-	_, err = retry(func() (int, error) { n++; return 0, other })
+	_, err = nlretry.Do(func() (int, error) { n++; return 0, other })
 	if err != other || n != 1 {
 		t.Errorf("other error retried: %v after %d calls", err, n)
 	}
 }
 
 func TestStrerror(t *testing.T) {
-	if s := strerror(unix.ENODEV); s != "No such device" {
-		t.Errorf("strerror(ENODEV) = %q", s)
+	if s := errno.Text(unix.ENODEV); s != "No such device" {
+		t.Errorf("errno.Text(ENODEV) = %q", s)
 	}
-	if s := strerror(errors.New("x y")); s != "x y" {
-		t.Errorf("strerror(other) = %q", s)
+	if s := errno.Text(errors.New("x y")); s != "x y" {
+		t.Errorf("errno.Text(other) = %q", s)
 	}
 }
 

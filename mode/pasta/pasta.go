@@ -22,7 +22,7 @@ package pasta
 import (
 	"fmt"
 	"os"
-	"strings"
+	"passt/internal/errno"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -74,13 +74,13 @@ func (b *Backend) Setup() error {
 	if c.Spawn() {
 		sp, err := ns.StartCommand(ns.SpawnSpec{Command: c.Command, Hostname: b.hostname()})
 		if err != nil {
-			return fmt.Errorf("Failed to clone process with detached namespaces: %s", strerror(err))
+			return fmt.Errorf("Failed to clone process with detached namespaces: %s", errno.Text(err))
 		}
 		b.spawned = sp
 		f, err := os.Open(sp.NetnsPath())
 		if err != nil {
 			sp.Kill()
-			return fmt.Errorf("Couldn't open network namespace %s: %s", sp.NetnsPath(), strerror(err))
+			return fmt.Errorf("Couldn't open network namespace %s: %s", sp.NetnsPath(), errno.Text(err))
 		}
 		b.netns = f
 	} else {
@@ -112,13 +112,13 @@ func (b *Backend) setupNamespace() error {
 	c := b.c
 	t, err := ns.NewThread(int(b.netns.Fd()))
 	if err != nil {
-		return fmt.Errorf("Couldn't switch to pasta namespaces: %s", strerror(err))
+		return fmt.Errorf("Couldn't switch to pasta namespaces: %s", errno.Text(err))
 	}
 	b.thread = t
 
 	host, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
-		return fmt.Errorf("Couldn't open netlink socket: %s", strerror(err))
+		return fmt.Errorf("Couldn't open netlink socket: %s", errno.Text(err))
 	}
 	defer host.Close()
 
@@ -127,7 +127,7 @@ func (b *Backend) setupNamespace() error {
 	t.Do(func() {
 		nsh, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 		if err != nil {
-			setupErr = fmt.Errorf("Couldn't open netlink socket in namespace: %s", strerror(err))
+			setupErr = fmt.Errorf("Couldn't open netlink socket in namespace: %s", errno.Text(err))
 			return
 		}
 		defer nsh.Close()
@@ -186,7 +186,7 @@ func (b *Backend) Run() int {
 	e := b.engine
 	if b.spawned != nil {
 		if err := b.spawned.Release(); err != nil {
-			log.Errorf("Couldn't start command: %s", strerror(err))
+			log.Errorf("Couldn't start command: %s", errno.Text(err))
 			return 1
 		}
 		go func() {
@@ -218,17 +218,4 @@ func (b *Backend) startEngine() error {
 		}
 	}
 	return e.ListenTCP(b.c.Inbound.Rules)
-}
-
-func strerror(err error) string {
-	var en unix.Errno
-	if e, ok := err.(*os.PathError); ok {
-		err = e.Err
-	}
-	if e, ok := err.(unix.Errno); ok {
-		en = e
-		s := en.Error()
-		return strings.ToUpper(s[:1]) + s[1:]
-	}
-	return err.Error()
 }
