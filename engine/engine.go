@@ -47,6 +47,7 @@ import (
 	"passt/log"
 	"passt/loop"
 	"passt/ndp"
+	"passt/ns"
 	"passt/pcap"
 	"passt/pkt"
 	"passt/tcp"
@@ -54,12 +55,14 @@ import (
 
 // Kinds of descriptors in the engine's loop.
 const (
-	KindLink      loop.Kind = iota + 1 // the guest link
-	KindListen                         // passt's listening socket
-	KindRA                             // router advertisement timer
-	KindTCP                            // TCP sockets and timer
-	KindTCPListen                      // TCP listening sockets (-t)
-	KindUser                           // first kind free for the modes
+	KindLink         loop.Kind = iota + 1 // the guest link
+	KindListen                            // passt's listening socket
+	KindRA                                // router advertisement timer
+	KindTCP                               // TCP sockets and timer
+	KindTCPListen                         // TCP listening sockets (-t)
+	KindSplice                            // spliced TCP connections (pasta)
+	KindSpliceListen                      // namespace-side listeners (-T)
+	KindUser                              // first kind free for the modes
 )
 
 // Link is the guest side of the wire.
@@ -98,6 +101,7 @@ type Engine struct {
 
 	raTimer *loop.Timer
 	tcp     *tcp.Handler
+	splicer *tcp.Splicer
 	nat     flow.NAT
 	frames  [][]byte
 	replies [][]byte
@@ -226,6 +230,10 @@ func (e *Engine) dispatch(ref loop.Ref, events uint32) {
 		e.tcp.Event(ref, events)
 	case KindTCPListen:
 		e.tcp.Accept(ref, events)
+	case KindSplice:
+		e.splicer.Event(ref, events)
+	case KindSpliceListen:
+		e.splicer.Accept(ref, events)
 	default:
 		if h := e.handlers[ref.Kind()]; h != nil {
 			h(ref, events)
@@ -436,6 +444,47 @@ func (e *Engine) seen(a netip.Addr) {
 	case a.Is6() && !e.c.IP6.AddrFixed:
 		e.nat.V6.GuestSeen = a
 	}
+}
+
+// EnableSplice turns on pasta's loopback bypass with the namespace thread
+// t: -t connections from host loopback addresses are spliced to the
+// namespace, -T rules listen on the namespace's loopback.
+func (e *Engine) EnableSplice(t *ns.Thread) {
+	if e.tcp == nil || e.c.NoSplice {
+		return
+	}
+	a4, a6 := e.c.IP4.Addr, e.c.IP6.Addr
+	if e.c.HostLoToNsLo {
+		a4, a6 = netip.Addr{}, netip.Addr{}
+	}
+	e.splicer = tcp.NewSplicer(e.Loop, KindSplice, KindSpliceListen, t, a4, a6)
+	e.tcp.SetSplicer(e.splicer)
+}
+
+// ListenSpliceTCP opens the namespace-side listeners of the outbound (-T)
+// TCP rules.
+func (e *Engine) ListenSpliceTCP(rules []fwd.Rule) error {
+	if e.splicer == nil {
+		return nil
+	}
+	for _, r := range rules {
+		if r.Proto != fwd.TCP || r.Scan {
+			continue
+		}
+		for p := int(r.First); p <= int(r.Last); p++ {
+			port := uint16(p)
+			for _, v6 := range []bool{false, true} {
+				if (v6 && !e.c.IP6.Enabled) || (!v6 && !e.c.IP4.Enabled) {
+					continue
+				}
+				if err := e.splicer.ListenNamespace(v6, port, r.MapPort(port)); err != nil && !r.BestEffort {
+					log.Errorf("Listen failed for SPLICE TCP port %s/%d: %s", listenAddr(r), port, errno.Text(err))
+					return errors.New("Couldn't listen on requested ports")
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // ListenTCP opens the listening sockets of the inbound TCP rules; failing

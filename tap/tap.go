@@ -397,6 +397,10 @@ func (d *Device) Serve(stop <-chan struct{}, w *pcap.Writer, handle func(frames 
 		switch {
 		case rerr == io.EOF:
 			return &exitError{kind: ErrEOF}
+		case errors.Is(rerr, unix.EBADFD):
+			// The interface was deleted, and the read saw it before
+			// poll reported the error event.
+			return &exitError{kind: ErrDisconnect, cause: rerr}
 		case rerr != nil:
 			return &exitError{kind: ErrTap, cause: rerr}
 		}

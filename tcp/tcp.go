@@ -139,7 +139,12 @@ type Handler struct {
 	listenKind loop.Kind
 	inbound    InboundTranslator
 	listeners  []listener
+	splicer    *Splicer
 }
+
+// SetSplicer makes connections arriving on a host loopback address for a
+// rule without target address go through the splice bypass.
+func (h *Handler) SetSplicer(s *Splicer) { h.splicer = s }
 
 // New creates the TCP handler. kind is the loop kind its sockets and timer
 // are registered with; the Index of a Ref is the flow number, or
@@ -852,6 +857,17 @@ func (h *Handler) Accept(ref loop.Ref, _ uint32) {
 			return
 		}
 		src := sockaddrAddrPort(sa)
+		if h.splicer != nil && !l.target.IsValid() {
+			if lsa, err := unix.Getsockname(fd); err == nil {
+				if local := sockaddrAddrPort(lsa); local.Addr().IsLoopback() {
+					if !h.splicer.FromHost(fd, local, l.toPort) {
+						_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+						unix.Close(fd)
+					}
+					continue
+				}
+			}
+		}
 		gsrc, gdst, ok := h.inbound(src, l.target, l.toPort)
 		if !ok || len(h.free) == 0 {
 			_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})

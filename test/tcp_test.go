@@ -180,15 +180,28 @@ func freePort(t *testing.T) int {
 }
 
 // TestTCPForward: -t forwards host connections into a pasta namespace
-// (tap path; from loopback with the gateway mapping, and from the host's
-// own address), IPv4 and IPv6, 10 MiB each way compared byte for byte.
+// (from loopback through the splice bypass, or through the tap with the
+// gateway mapping with --no-splice; from the host's own address through the
+// tap), IPv4 and IPv6, 10 MiB each way compared byte for byte.
 func TestTCPForward(t *testing.T) {
+	for _, mode := range []string{"--no-splice", "--host-lo-to-ns-lo", ""} {
+		t.Run(strings.TrimPrefix(mode+"-splice", "--"), func(t *testing.T) { testTCPForward(t, mode) })
+	}
+}
+
+// testTCPForward checks -t with pasta's loopback bypass (splice) on, with
+// --host-lo-to-ns-lo, or off (everything through the tap).
+func testTCPForward(t *testing.T, mode string) {
 	requireCommands(t, "socat")
 	ns := netns(t)
 	port := freePort(t)
 	pidFile := filepath.Join(tempDirFor(t, 65534), "pid")
-	if out, err := exec.Command(pastaBin(t), "-q", "--config-net", "-t", fmt.Sprint(port),
-		"-u", "none", "-T", "none", "-U", "none", "-P", pidFile, "--netns", ns).CombinedOutput(); err != nil {
+	args := []string{"-q", "--config-net", "-t", fmt.Sprint(port),
+		"-u", "none", "-T", "none", "-U", "none", "-P", pidFile, "--netns", ns}
+	if mode != "" {
+		args = append(args, mode)
+	}
+	if out, err := exec.Command(pastaBin(t), args...).CombinedOutput(); err != nil {
 		t.Fatalf("pasta: %v: %s", err, out)
 	}
 	t.Cleanup(func() {
@@ -263,17 +276,26 @@ func waitListening(t *testing.T, ns string, port int) {
 	t.Fatalf("nothing listens on %d in %s", port, ns)
 }
 
-// fdCount counts the open descriptors of pid.
+// fdCount counts the open sockets of pid (pipes kept in the splice pool
+// for reuse do not count).
 func fdCount(t *testing.T, pid int) int {
-	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(ents)
+	n := 0
+	for _, e := range ents {
+		if l, _ := os.Readlink(filepath.Join(dir, e.Name())); strings.HasPrefix(l, "socket:") {
+			n++
+		}
+	}
+	return n
 }
 
-// TestTCPChurn: 1000 connections opened and closed through -t leave no
-// descriptors (so no flows) behind in the engine.
+// TestTCPChurn: 1000 connections opened and closed through -t, spliced
+// (from 127.0.0.1) and through the tap (from the host's address, when it
+// has one), leave no sockets (so no flows) behind in the engine.
 func TestTCPChurn(t *testing.T) {
 	requireCommands(t, "socat")
 	ns := netns(t)
@@ -292,8 +314,12 @@ func TestTCPChurn(t *testing.T) {
 	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
 	waitListening(t, ns, port)
 	before := fdCount(t, pid)
+	hosts := []string{"127.0.0.1"}
+	if ht := discoverHostTemplate(t); len(ht.addrs) > 0 {
+		hosts = append(hosts, strings.Split(ht.addrs[0], "/")[0])
+	}
 	for i := 0; i < 1000; i++ {
-		c, err := net.Dial("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
+		c, err := net.Dial("tcp4", net.JoinHostPort(hosts[i%len(hosts)], fmt.Sprint(port)))
 		if err != nil {
 			t.Fatalf("connection %d: %v", i, err)
 		}
@@ -315,5 +341,52 @@ func TestTCPChurn(t *testing.T) {
 			t.Fatalf("engine has %d descriptors after 1000 connections, %d before", n, before)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestTCPSpliceOutbound: -T forwards connections to the namespace's
+// loopback to the host's loopback, IPv4 and IPv6, 10 MiB each way.
+func TestTCPSpliceOutbound(t *testing.T) {
+	requireCommands(t, "socat")
+	ns := netns(t)
+	port := freePort(t)
+	pidFile := filepath.Join(tempDirFor(t, 65534), "pid")
+	if out, err := exec.Command(pastaBin(t), "-q", "--config-net", "-T", fmt.Sprint(port),
+		"-t", "none", "-u", "none", "-U", "none", "-P", pidFile, "--netns", ns).CombinedOutput(); err != nil {
+		t.Fatalf("pasta: %v: %s", err, out)
+	}
+	pid := readPID(t, pidFile)
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGTERM) })
+	data := randomData(t, 10<<20)
+	want := fmt.Sprintf("%x", sha256.Sum256(data))
+	for _, fam := range []struct{ network, listen, dial string }{
+		{"tcp4", "127.0.0.1", "TCP:127.0.0.1"},
+		{"tcp6", "::1", "TCP6:[::1]"},
+	} {
+		ln, err := net.Listen(fam.network, net.JoinHostPort(fam.listen, fmt.Sprint(port)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					h := sha256.New()
+					io.Copy(h, c)
+					fmt.Fprintf(c, "%x", h.Sum(nil))
+				}()
+			}
+		}()
+		cmd := exec.Command("ip", "netns", "exec", ns, "socat", "-t", "30", "-", fmt.Sprintf("%s:%d", fam.dial, port))
+		cmd.Stdin = bytes.NewReader(data)
+		out, err := cmd.Output()
+		ln.Close()
+		if err != nil || string(out) != want {
+			t.Errorf("%s: namespace -> host: %v, host's hash %q", fam.network, err, out)
+		}
 	}
 }

@@ -201,8 +201,6 @@ func unsupported(c *conf.Config) error {
 		case ps.Spec == "none":
 		case ps.Opt == 'u' || ps.Opt == 'U':
 			return errors.New("UDP port forwarding is not supported yet")
-		case ps.Opt == 'T':
-			return errors.New("-T forwarding is not supported yet")
 		case strings.Contains(ps.Spec, "auto"):
 			return errors.New("'auto' port forwarding is not supported yet")
 		}

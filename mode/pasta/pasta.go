@@ -217,5 +217,9 @@ func (b *Backend) startEngine() error {
 			return err
 		}
 	}
+	e.EnableSplice(b.thread)
+	if err := e.ListenSpliceTCP(b.c.Outbound.Rules); err != nil {
+		return err
+	}
 	return e.ListenTCP(b.c.Inbound.Rules)
 }
