@@ -62,6 +62,7 @@ const (
 	KindTCPListen                         // TCP listening sockets (-t)
 	KindSplice                            // spliced TCP connections (pasta)
 	KindSpliceListen                      // namespace-side listeners (-T)
+	KindAutoScan                          // "auto" forwarding scan timer
 	KindUser                              // first kind free for the modes
 )
 
@@ -102,6 +103,7 @@ type Engine struct {
 	raTimer *loop.Timer
 	tcp     *tcp.Handler
 	splicer *tcp.Splicer
+	auto    *autoScan
 	nat     flow.NAT
 	frames  [][]byte
 	replies [][]byte
@@ -234,6 +236,8 @@ func (e *Engine) dispatch(ref loop.Ref, events uint32) {
 		e.splicer.Event(ref, events)
 	case KindSpliceListen:
 		e.splicer.Accept(ref, events)
+	case KindAutoScan:
+		e.auto.tick()
 	default:
 		if h := e.handlers[ref.Kind()]; h != nil {
 			h(ref, events)

@@ -219,6 +219,23 @@ func (s *Splicer) release(idx int) {
 // going to the host's same loopback address on toPort. v6 selects the
 // family.
 func (s *Splicer) ListenNamespace(v6 bool, port, toPort uint16) error {
+	_, err := s.ListenNamespaceIndex(v6, port, toPort)
+	return err
+}
+
+// CloseListener closes the namespace-side listener number idx.
+func (s *Splicer) CloseListener(idx int) {
+	l := &s.listeners[idx]
+	if l.fd >= 0 {
+		s.loop.Del(l.fd)
+		unix.Close(l.fd)
+		l.fd = -1
+	}
+}
+
+// ListenNamespaceIndex is ListenNamespace, also returning the listener's
+// number.
+func (s *Splicer) ListenNamespaceIndex(v6 bool, port, toPort uint16) (int, error) {
 	var fd int
 	var err error
 	s.nsThread.Do(func() {
@@ -244,21 +261,21 @@ func (s *Splicer) ListenNamespace(v6 bool, port, toPort uint16) error {
 		}
 	})
 	if err != nil {
-		return err
+		return -1, err
 	}
 	idx := len(s.listeners)
 	if err := s.loop.Add(fd, unix.EPOLLIN, loop.MakeRef(s.listenKind, uint64(idx))); err != nil {
 		unix.Close(fd)
-		return err
+		return -1, err
 	}
 	s.listeners = append(s.listeners, spliceListener{fd: fd, toPort: toPort})
-	return nil
+	return idx, nil
 }
 
 // Accept takes connections on a namespace-side listener.
 func (s *Splicer) Accept(ref loop.Ref, _ uint32) {
 	l := &s.listeners[ref.Index()]
-	for {
+	for l.fd >= 0 {
 		fd, _, err := unix.Accept4(l.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err != nil {
 			return

@@ -795,13 +795,29 @@ func (h *Handler) SetInbound(kind loop.Kind, tr InboundTranslator) {
 // guest's port toPort (on target, if valid). It returns the error to
 // report; the caller decides whether it is fatal.
 func (h *Handler) Listen(addr netip.Addr, ifname string, port, toPort uint16, target netip.Addr, freebind bool) error {
+	_, err := h.ListenIndex(addr, ifname, port, toPort, target, freebind)
+	return err
+}
+
+// CloseListener closes the listening socket number idx (from ListenIndex).
+func (h *Handler) CloseListener(idx int) {
+	l := &h.listeners[idx]
+	if l.fd >= 0 {
+		h.loop.Del(l.fd)
+		unix.Close(l.fd)
+		l.fd = -1
+	}
+}
+
+// ListenIndex is Listen, also returning the listener's number.
+func (h *Handler) ListenIndex(addr netip.Addr, ifname string, port, toPort uint16, target netip.Addr, freebind bool) (int, error) {
 	family := unix.AF_INET6
 	if addr.IsValid() && addr.Is4() {
 		family = unix.AF_INET
 	}
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return err
+		return -1, err
 	}
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
 	var sa unix.Sockaddr
@@ -825,24 +841,24 @@ func (h *Handler) Listen(addr netip.Addr, ifname string, port, toPort uint16, ta
 	if ifname != "" {
 		if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, ifname); err != nil {
 			unix.Close(fd)
-			return err
+			return -1, err
 		}
 	}
 	if err := unix.Bind(fd, sa); err != nil {
 		unix.Close(fd)
-		return err
+		return -1, err
 	}
 	if err := unix.Listen(fd, 128); err != nil {
 		unix.Close(fd)
-		return err
+		return -1, err
 	}
 	idx := len(h.listeners)
 	if err := h.loop.Add(fd, unix.EPOLLIN, loop.MakeRef(h.listenKind, uint64(idx))); err != nil {
 		unix.Close(fd)
-		return err
+		return -1, err
 	}
 	h.listeners = append(h.listeners, listener{fd: fd, target: target, toPort: toPort})
-	return nil
+	return idx, nil
 }
 
 // Accept takes a connection on a listening socket and opens the matching
@@ -851,7 +867,7 @@ func (h *Handler) Listen(addr netip.Addr, ifname string, port, toPort uint16, ta
 func (h *Handler) Accept(ref loop.Ref, _ uint32) {
 	h.now = time.Now()
 	l := &h.listeners[ref.Index()]
-	for {
+	for l.fd >= 0 {
 		fd, sa, err := unix.Accept4(l.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err != nil {
 			return

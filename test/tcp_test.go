@@ -4,6 +4,7 @@ package test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
@@ -276,6 +277,28 @@ func waitListening(t *testing.T, ns string, port int) {
 	t.Fatalf("nothing listens on %d in %s", port, ns)
 }
 
+// lowPort returns a port below the ephemeral range that is free on the
+// host's loopback, for both TCP families.
+func lowPort(t *testing.T) int {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		p := 20000 + int(time.Now().UnixNano()%10000) + i
+		l4, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		l6, err := net.Listen("tcp6", fmt.Sprintf("[::1]:%d", p))
+		l4.Close()
+		if err != nil {
+			continue
+		}
+		l6.Close()
+		return p
+	}
+	t.Fatal("no free port below the ephemeral range")
+	return 0
+}
+
 // fdCount counts the open sockets of pid (pipes kept in the splice pool
 // for reuse do not count).
 func fdCount(t *testing.T, pid int) int {
@@ -388,5 +411,81 @@ func TestTCPSpliceOutbound(t *testing.T) {
 		if err != nil || string(out) != want {
 			t.Errorf("%s: namespace -> host: %v, host's hash %q", fam.network, err, out)
 		}
+	}
+}
+
+// TestTCPAuto: pasta's default "auto" forwarding: a port that starts
+// listening in the namespace becomes reachable on the host's loopback within
+// 2 s, and a host port listening at start is reachable from the namespace's
+// loopback; 10 MiB each way.
+func TestTCPAuto(t *testing.T) {
+	requireCommands(t, "socat")
+	testUser(t)
+	data := randomData(t, 10<<20)
+	want := fmt.Sprintf("%x", sha256.Sum256(data))
+	// Automatic forwarding leaves the ephemeral range out: use ports
+	// below it.
+	in, out := lowPort(t), lowPort(t)
+
+	// Host side for -T auto: listening before pasta starts.
+	ln, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				h := sha256.New()
+				io.Copy(h, c)
+				fmt.Fprintf(c, "%x", h.Sum(nil))
+			}()
+		}
+	}()
+
+	script := fmt.Sprintf(`socat -u TCP-LISTEN:%d - | sha256sum >&2 &
+echo started
+upload=$(socat -t 30 - TCP:127.0.0.1:%d)
+echo "up $upload"
+wait`, in, out)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, pastaBin(t), "--config-net", "--", "sh", "-c", script)
+	cmd.Stdin = bytes.NewReader(data)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The namespace's listener appears on the host within 2 s.
+	var c net.Conn
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		c, err = net.Dial("tcp4", fmt.Sprintf("127.0.0.1:%d", in))
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("port %d listening in the namespace not forwarded within 2 s: %v", in, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.Write(data)
+	c.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("pasta: %v: %s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), want) {
+		t.Errorf("host -> namespace via auto: namespace got %q, want %s", stderr.String(), want)
+	}
+	if !strings.Contains(stdout.String(), "up "+want) {
+		t.Errorf("namespace -> host via auto: %q", stdout.String())
 	}
 }

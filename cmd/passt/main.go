@@ -16,7 +16,6 @@ import (
 	"os/signal"
 	"passt/internal/errno"
 	"runtime"
-	"strings"
 	"syscall"
 
 	"github.com/vishvananda/netlink"
@@ -201,8 +200,6 @@ func unsupported(c *conf.Config) error {
 		case ps.Spec == "none":
 		case ps.Opt == 'u' || ps.Opt == 'U':
 			return errors.New("UDP port forwarding is not supported yet")
-		case strings.Contains(ps.Spec, "auto"):
-			return errors.New("'auto' port forwarding is not supported yet")
 		}
 	}
 	return nil

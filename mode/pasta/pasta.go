@@ -221,5 +221,8 @@ func (b *Backend) startEngine() error {
 	if err := e.ListenSpliceTCP(b.c.Outbound.Rules); err != nil {
 		return err
 	}
-	return e.ListenTCP(b.c.Inbound.Rules)
+	if err := e.ListenTCP(b.c.Inbound.Rules); err != nil {
+		return err
+	}
+	return e.EnableAutoScan(b.thread, b.c.Inbound.Rules, b.c.Outbound.Rules)
 }
