@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"debug/elf"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -42,6 +43,7 @@ const guestInit = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
 for m in %s; do insmod /lib/modules/$m; done
 ip link set lo up
 ip link set eth0 up
@@ -51,6 +53,10 @@ if [ -n "$url" ]; then
 	sum=$(wget -q -O - "$url" | sha256sum)
 	echo "DOWNLOAD ${sum%% *}"
 fi
+nc -l -p 8080 -e /bin/cat &
+sleep 1
+echo LISTENING
+sleep 30
 echo PASST-TEST-DONE
 poweroff -f
 `
@@ -177,7 +183,9 @@ func TestQEMU(t *testing.T) {
 		t.Skip(msg)
 	}
 	initrd := buildInitramfs(t, mods[0])
-	sock, s, _ := startPasst(t, "-a", "10.0.2.15", "-n", "24", "-g", "10.0.2.2", "-D", "10.0.2.3")
+	fwdPort := lowPort(t)
+	sock, s, _ := startPasst(t, "-a", "10.0.2.15", "-n", "24", "-g", "10.0.2.2", "-D", "10.0.2.3",
+		"-t", fmt.Sprintf("%d:8080", fwdPort))
 
 	// A 10 MiB file the guest downloads from the host through the
 	// gateway address.
@@ -204,7 +212,7 @@ func TestQEMU(t *testing.T) {
 		t.Fatal(err)
 	}
 	var console strings.Builder
-	lease, download := "", ""
+	lease, download, echoed := "", "", false
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
 		line := sc.Text()
@@ -214,6 +222,12 @@ func TestQEMU(t *testing.T) {
 		}
 		if i := strings.Index(line, "DOWNLOAD "); i >= 0 {
 			download = strings.TrimSpace(line[i+len("DOWNLOAD "):])
+		}
+		if strings.Contains(line, "LISTENING") {
+			// A connection to the host's port, forwarded with -t to
+			// the guest's echo server.
+			echoed = echoThrough(t, fwdPort)
+			break
 		}
 		if strings.Contains(line, "PASST-TEST-DONE") {
 			break
@@ -225,8 +239,30 @@ func TestQEMU(t *testing.T) {
 	if lease != want {
 		t.Errorf("guest lease %q, want %q\nconsole:\n%s", lease, want, console.String())
 	}
+	if !echoed {
+		t.Errorf("no echo from the guest through -t\nconsole:\n%s", console.String())
+	}
 	if download != wantSum {
 		t.Errorf("guest's download: sha256 %q, want %s\nconsole:\n%s", download, wantSum, console.String())
 	}
 	_ = s
+}
+
+// echoThrough sends a message to the host's port and expects it back.
+func echoThrough(t *testing.T, port int) bool {
+	c, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
+	if err != nil {
+		t.Logf("connect: %v", err)
+		return false
+	}
+	defer c.Close()
+	msg := randomData(t, 64<<10)
+	go c.Write(msg)
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Logf("echo: %v", err)
+		return false
+	}
+	return bytes.Equal(got, msg)
 }
