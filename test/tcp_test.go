@@ -170,6 +170,20 @@ func TestTCPPasstGuest(t *testing.T) {
 	}
 }
 
+// attachPasta runs pasta --config-net attached to ns with args, returns
+// its PID once ready, and ends it with the test.
+func attachPasta(t *testing.T, ns string, args ...string) int {
+	t.Helper()
+	pidFile := filepath.Join(tempDirFor(t, 65534), "pid")
+	args = append([]string{"-q", "--config-net", "-P", pidFile, "--netns", ns}, args...)
+	if out, err := exec.Command(pastaBin(t), args...).CombinedOutput(); err != nil {
+		t.Fatalf("pasta: %v: %s", err, out)
+	}
+	pid := readPID(t, pidFile)
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGTERM) })
+	return pid
+}
+
 // freePort returns a TCP port free on the host's loopback.
 func freePort(t *testing.T) int {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
@@ -196,22 +210,11 @@ func testTCPForward(t *testing.T, mode string) {
 	requireCommands(t, "socat")
 	ns := netns(t)
 	port := freePort(t)
-	pidFile := filepath.Join(tempDirFor(t, 65534), "pid")
-	args := []string{"-q", "--config-net", "-t", fmt.Sprint(port),
-		"-u", "none", "-T", "none", "-U", "none", "-P", pidFile, "--netns", ns}
+	args := []string{"-t", fmt.Sprint(port), "-u", "none", "-T", "none", "-U", "none"}
 	if mode != "" {
 		args = append(args, mode)
 	}
-	if out, err := exec.Command(pastaBin(t), args...).CombinedOutput(); err != nil {
-		t.Fatalf("pasta: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if b, err := os.ReadFile(pidFile); err == nil {
-			var pid int
-			fmt.Sscan(string(b), &pid)
-			syscall.Kill(pid, syscall.SIGTERM)
-		}
-	})
+	attachPasta(t, ns, args...)
 	data := randomData(t, 10<<20)
 	want := sha256.Sum256(data)
 	file := filepath.Join(tempDirFor(t, 65534), "data")
@@ -323,13 +326,7 @@ func TestTCPChurn(t *testing.T) {
 	requireCommands(t, "socat")
 	ns := netns(t)
 	port := freePort(t)
-	pidFile := filepath.Join(tempDirFor(t, 65534), "pid")
-	if out, err := exec.Command(pastaBin(t), "-q", "--config-net", "-t", fmt.Sprint(port),
-		"-u", "none", "-T", "none", "-U", "none", "-P", pidFile, "--netns", ns).CombinedOutput(); err != nil {
-		t.Fatalf("pasta: %v: %s", err, out)
-	}
-	pid := readPID(t, pidFile)
-	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGTERM) })
+	pid := attachPasta(t, ns, "-t", fmt.Sprint(port), "-u", "none", "-T", "none", "-U", "none")
 	srv := exec.Command("ip", "netns", "exec", ns, "socat", fmt.Sprintf("TCP-LISTEN:%d,reuseaddr,fork", port), "EXEC:cat")
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
@@ -373,13 +370,7 @@ func TestTCPSpliceOutbound(t *testing.T) {
 	requireCommands(t, "socat")
 	ns := netns(t)
 	port := freePort(t)
-	pidFile := filepath.Join(tempDirFor(t, 65534), "pid")
-	if out, err := exec.Command(pastaBin(t), "-q", "--config-net", "-T", fmt.Sprint(port),
-		"-t", "none", "-u", "none", "-U", "none", "-P", pidFile, "--netns", ns).CombinedOutput(); err != nil {
-		t.Fatalf("pasta: %v: %s", err, out)
-	}
-	pid := readPID(t, pidFile)
-	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGTERM) })
+	attachPasta(t, ns, "-T", fmt.Sprint(port), "-t", "none", "-u", "none", "-U", "none")
 	data := randomData(t, 10<<20)
 	want := fmt.Sprintf("%x", sha256.Sum256(data))
 	for _, fam := range []struct{ network, listen, dial string }{
