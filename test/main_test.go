@@ -16,7 +16,7 @@ import (
 
 // passtBin is the binary under test, built once for the package; shimBin
 // the guest shim (see test/shim).
-var passtBin, shimBin string
+var passtBin, shimBin, connholdBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "passt-test-bin")
@@ -44,6 +44,13 @@ func TestMain(m *testing.M) {
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building the shim: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	connholdBin = filepath.Join(dir, "connhold")
+	build = exec.Command("go", "build", "-o", connholdBin, "passt/test/connhold")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building connhold: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	code := m.Run()

@@ -480,3 +480,64 @@ wait`, in, out)
 		t.Errorf("namespace -> host via auto: %q", stdout.String())
 	}
 }
+
+// TestTCPManyIdle: 5000 concurrent idle connections through -t (the tap
+// path, from the host's address, or spliced from loopback when the host has
+// no address of its own) are held and each still works; closing them frees
+// every socket in the engine.
+func TestTCPManyIdle(t *testing.T) {
+	ns := netns(t)
+	port := lowPort(t)
+	pid := attachPasta(t, ns, "-t", fmt.Sprint(port), "-u", "none", "-T", "none", "-U", "none")
+	srv := exec.Command("ip", "netns", "exec", ns, connholdBin, fmt.Sprint(port))
+	stdout, _ := srv.StdoutPipe()
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	readUntil(t, stdout, "ready")
+	host := "127.0.0.1"
+	if ht := discoverHostTemplate(t); len(ht.addrs) > 0 {
+		host = strings.Split(ht.addrs[0], "/")[0]
+	}
+	before := fdCount(t, pid)
+	const n = 5000
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	var b [1]byte
+	for i := 0; i < n; i++ {
+		c, err := net.DialTimeout("tcp4", net.JoinHostPort(host, fmt.Sprint(port)), 10*time.Second)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		conns = append(conns, c)
+	}
+	// Every connection, held open, still carries data both ways.
+	for i, c := range conns {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write([]byte{byte(i)}); err != nil {
+			t.Fatalf("connection %d: write: %v", i, err)
+		}
+		if _, err := io.ReadFull(c, b[:]); err != nil || b[0] != byte(i) {
+			t.Fatalf("connection %d: echo: %v", i, err)
+		}
+	}
+	if got := fdCount(t, pid) - before; got < n {
+		t.Errorf("engine holds %d more sockets, want at least %d", got, n)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	deadline := time.Now().Add(20 * time.Second)
+	for fdCount(t, pid) > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("engine has %d sockets after closing, %d before", fdCount(t, pid), before)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
