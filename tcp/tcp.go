@@ -27,7 +27,8 @@
 //     acknowledged. RST travels both ways (a socket closed with SO_LINGER 0
 //     resets the real peer).
 //
-// Flows live in a fixed-size table indexed by flow number; every socket is
+// Flows live in a fixed-size, pointer-free table (package flow) keyed by
+// the guest-side addresses and ports; every socket is
 // registered in the engine's epoll loop with a reference carrying that
 // number. One timer tick drives retransmissions and the SYN-ACK timeout.
 // This version handles connections the guest initiates; port forwarding
@@ -43,6 +44,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"passt/flow"
 	"passt/log"
 	"passt/loop"
 	"passt/pkt"
@@ -127,8 +129,7 @@ type Handler struct {
 	addrOut6  netip.Addr
 
 	flows  []conn
-	index  map[flowKey]int
-	free   []int
+	table  *flow.Table
 	active []int // indices in use, for the timer
 
 	bufs  [frameBufs][]byte
@@ -154,13 +155,10 @@ func New(l *loop.Loop, kind loop.Kind, out Output, translate Translator, mtu int
 		loop: l, kind: kind, out: out, translate: translate, mtu: mtu,
 		addrOut4: addrOut4, addrOut6: addrOut6,
 		flows: make([]conn, MaxFlows),
-		index: make(map[flowKey]int),
+		table: flow.NewTable(MaxFlows),
 	}
 	if h.mtu <= 0 || h.mtu > 65520 {
 		h.mtu = 65520
-	}
-	for i := MaxFlows - 1; i >= 0; i-- {
-		h.free = append(h.free, i)
 	}
 	for i := range h.bufs {
 		h.bufs[i] = make([]byte, 14+60+h.mtu)
@@ -174,7 +172,7 @@ func New(l *loop.Loop, kind loop.Kind, out Output, translate Translator, mtu int
 }
 
 // Flows returns the number of flows in use.
-func (h *Handler) Flows() int { return len(h.index) }
+func (h *Handler) Flows() int { return h.table.Len() }
 
 // buf returns a frame buffer, flushing when all are queued.
 func (h *Handler) buf() []byte {
@@ -284,7 +282,7 @@ func (h *Handler) FromGuest(f []byte, d *pkt.Decoded) {
 		peer:  netip.AddrPortFrom(d.Dst, t.DstPort()),
 	}
 	flags := t.Flags()
-	idx, ok := h.index[key]
+	idx, ok := h.table.Lookup(flow.MakeKey(pkt.ProtoTCP, key.guest, key.peer))
 	if !ok {
 		if flags&pkt.TCPFlagRST != 0 {
 			return
@@ -345,7 +343,8 @@ func (h *Handler) FromGuest(f []byte, d *pkt.Decoded) {
 
 // connect starts a flow for a guest SYN.
 func (h *Handler) connect(key flowKey, d *pkt.Decoded, t pkt.TCP) {
-	if len(h.free) == 0 {
+	if h.table.Len() >= h.table.Cap() {
+		// Full: refuse new connections, leave existing ones alone.
 		tmp := conn{v6: d.IPVersion == 6, guest: key.guest, peer: key.peer, rcvNxt: t.Seq() + 1}
 		h.resetGuest(&tmp, 0)
 		h.out.Flush()
@@ -379,8 +378,11 @@ func (h *Handler) connect(key flowKey, d *pkt.Decoded, t pkt.TCP) {
 	} else {
 		sa = &unix.SockaddrInet6{Addr: target.Addr().As16(), Port: int(target.Port())}
 	}
-	idx := h.free[len(h.free)-1]
-	h.free = h.free[:len(h.free)-1]
+	idx, ok := h.table.Insert(flow.MakeKey(pkt.ProtoTCP, key.guest, key.peer))
+	if !ok {
+		unix.Close(fd)
+		return
+	}
 	var opts pkt.TCPOptions
 	_ = pkt.ParseTCPOptions(t.Options(), &opts)
 	c := &h.flows[idx]
@@ -396,7 +398,6 @@ func (h *Handler) connect(key flowKey, d *pkt.Decoded, t pkt.TCP) {
 	}
 	c.sndUna = rand.Uint32()
 	c.sndNxt = c.sndUna
-	h.index[key] = idx
 	h.active = append(h.active, idx)
 	h.armTimer()
 
@@ -713,9 +714,8 @@ func (h *Handler) close(idx int, reset bool) {
 		}
 		unix.Close(c.fd)
 	}
-	delete(h.index, flowKey{guest: c.guest, peer: c.peer})
+	h.table.Remove(idx)
 	*c = conn{}
-	h.free = append(h.free, idx)
 }
 
 func (h *Handler) armTimer() {
@@ -885,27 +885,25 @@ func (h *Handler) Accept(ref loop.Ref, _ uint32) {
 			}
 		}
 		gsrc, gdst, ok := h.inbound(src, l.target, l.toPort)
-		if !ok || len(h.free) == 0 {
-			_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
-			unix.Close(fd)
-			continue
+		var idx int
+		if ok {
+			idx, ok = h.table.Insert(flow.MakeKey(pkt.ProtoTCP, gdst, gsrc))
 		}
-		key := flowKey{guest: gdst, peer: gsrc}
-		if _, dup := h.index[key]; dup {
+		if !ok {
+			// No translation, the table is full, or the same
+			// addresses are in use: refuse.
+			_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 			unix.Close(fd)
 			continue
 		}
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PEEK_OFF, 0)
-		idx := h.free[len(h.free)-1]
-		h.free = h.free[:len(h.free)-1]
 		c := &h.flows[idx]
 		*c = conn{
 			state: stateSynSent, v6: gdst.Addr().Is6(), fd: fd, guest: gdst, peer: gsrc,
 			guestMSS: defaultGuestMSS, started: h.now,
 		}
 		c.sndUna = rand.Uint32()
-		h.index[key] = idx
 		h.active = append(h.active, idx)
 		h.armTimer()
 		if err := h.loop.Add(fd, 0, loop.MakeRef(h.kind, uint64(idx))); err != nil {
