@@ -46,6 +46,10 @@ check: deps all
 deps:
 	./test/install-deps.sh
 
+# Throughput against Debian's passt and the loopback ceiling (not a test).
+bench: all
+	./test/bench.sh
+
 lint:
 	$(GO) vet ./...
 	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
