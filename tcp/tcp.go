@@ -177,16 +177,19 @@ func (h *Handler) Flows() int { return h.table.Len() }
 // buf returns a frame buffer, flushing when all are queued.
 func (h *Handler) buf() []byte {
 	if h.nbuf == frameBufs {
-		h.out.Flush()
-		h.nbuf = 0
+		h.flush()
 	}
 	b := h.bufs[h.nbuf]
 	h.nbuf++
 	return b
 }
 
-// Flushed tells the handler that the output was flushed (buffers free).
-func (h *Handler) Flushed() { h.nbuf = 0 }
+// flush writes the queued frames to the guest; their buffers are free
+// again afterwards.
+func (h *Handler) flush() {
+	h.out.Flush()
+	h.nbuf = 0
+}
 
 // hdrLen is the length of Ethernet, IP and TCP headers (without options).
 func hdrLen(v6 bool) int {
@@ -294,8 +297,7 @@ func (h *Handler) FromGuest(f []byte, d *pkt.Decoded) {
 				tmp.rcvNxt++
 			}
 			h.resetGuest(&tmp, t.Ack())
-			h.out.Flush()
-			h.nbuf = 0
+			h.flush()
 			return
 		}
 		h.connect(key, d, t)
@@ -311,8 +313,7 @@ func (h *Handler) FromGuest(f []byte, d *pkt.Decoded) {
 		return // the guest retransmits its SYN: still connecting
 	case stateSynSent:
 		h.synAckFromGuest(idx, c, t)
-		h.out.Flush()
-		h.nbuf = 0
+		h.flush()
 		return
 	case stateSynAckSent:
 		if flags&pkt.TCPFlagACK == 0 || t.Ack() != c.sndNxt {
@@ -326,8 +327,7 @@ func (h *Handler) FromGuest(f []byte, d *pkt.Decoded) {
 	if flags&pkt.TCPFlagACK != 0 {
 		h.acked(idx, c, t.Ack(), uint32(t.Window())<<c.guestWS)
 		if c.state == stateFree {
-			h.out.Flush()
-			h.nbuf = 0
+			h.flush()
 			return
 		}
 	}
@@ -337,8 +337,7 @@ func (h *Handler) FromGuest(f []byte, d *pkt.Decoded) {
 	if c.state != stateFree {
 		h.sendData(idx, c)
 	}
-	h.out.Flush()
-	h.nbuf = 0
+	h.flush()
 }
 
 // connect starts a flow for a guest SYN.
@@ -347,8 +346,7 @@ func (h *Handler) connect(key flowKey, d *pkt.Decoded, t pkt.TCP) {
 		// Full: refuse new connections, leave existing ones alone.
 		tmp := conn{v6: d.IPVersion == 6, guest: key.guest, peer: key.peer, rcvNxt: t.Seq() + 1}
 		h.resetGuest(&tmp, 0)
-		h.out.Flush()
-		h.nbuf = 0
+		h.flush()
 		return
 	}
 	target, ok := h.translate(key.peer)
@@ -417,8 +415,7 @@ func (h *Handler) connect(key flowKey, d *pkt.Decoded, t pkt.TCP) {
 func (h *Handler) refused(idx int, c *conn) {
 	b := h.buf()
 	h.segment(c, b, pkt.TCPFlagRST|pkt.TCPFlagACK, 0, 0, nil)
-	h.out.Flush()
-	h.nbuf = 0
+	h.flush()
 	h.close(idx, false)
 }
 
@@ -432,8 +429,7 @@ func (h *Handler) synAck(idx int, c *conn) {
 	h.segment(c, b, pkt.TCPFlagSYN|pkt.TCPFlagACK, c.sndUna, 0, &opts)
 	c.sndNxt = c.sndUna + 1
 	c.state = stateSynAckSent
-	h.out.Flush()
-	h.nbuf = 0
+	h.flush()
 }
 
 func (h *Handler) ourMSS(c *conn) uint16 {
@@ -646,8 +642,7 @@ func (h *Handler) Event(ref loop.Ref, events uint32) {
 	if idx == MaxFlows {
 		h.timer.Ack()
 		h.tick()
-		h.out.Flush()
-		h.nbuf = 0
+		h.flush()
 		return
 	}
 	c := &h.flows[idx]
@@ -669,8 +664,7 @@ func (h *Handler) Event(ref loop.Ref, events uint32) {
 	}
 	if events&unix.EPOLLERR != 0 {
 		h.resetFlow(idx, c)
-		h.out.Flush()
-		h.nbuf = 0
+		h.flush()
 		return
 	}
 	if events&unix.EPOLLOUT != 0 && c.wantOut {
@@ -688,8 +682,7 @@ func (h *Handler) Event(ref loop.Ref, events uint32) {
 			h.updateEvents(idx, c)
 		}
 	}
-	h.out.Flush()
-	h.nbuf = 0
+	h.flush()
 }
 
 // resetFlow resets both sides.
@@ -921,8 +914,7 @@ func (h *Handler) syn(c *conn) {
 	b := h.buf()
 	h.segment(c, b, pkt.TCPFlagSYN, c.sndUna, 0, &opts)
 	c.sndNxt = c.sndUna + 1
-	h.out.Flush()
-	h.nbuf = 0
+	h.flush()
 }
 
 // synAckFromGuest completes a host-initiated handshake.
