@@ -43,6 +43,15 @@ func hostServer(t *testing.T, network, addr string, serve func(c net.Conn)) int 
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// hashReply reads until the client shuts down its side and answers with
+// the SHA-256 of what it got, in hexadecimal: the client then knows its
+// whole upload arrived.
+func hashReply(c net.Conn) {
+	h := sha256.New()
+	io.Copy(h, c)
+	fmt.Fprintf(c, "%x", h.Sum(nil))
+}
+
 func randomData(t *testing.T, n int) []byte {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
@@ -71,11 +80,7 @@ func TestTCPGuestToHost(t *testing.T) {
 				// Host receives (guest -> host), and answers with the
 				// hash of what it got, so that the guest waits for the
 				// whole upload before exiting (pasta exits with it).
-				port := hostServer(t, fam.network, fam.listen, func(c net.Conn) {
-					h := sha256.New()
-					io.Copy(h, c)
-					fmt.Fprintf(c, "%x", h.Sum(nil))
-				})
+				port := hostServer(t, fam.network, fam.listen, hashReply)
 				addrArgs := []string{"-a", "10.0.2.15", "-g", "10.0.2.2"}
 				if fam.network == "tcp6" {
 					addrArgs = []string{"-a", "fd00:abcd::2", "-g", "fd00:abcd::1"}
@@ -377,28 +382,10 @@ func TestTCPSpliceOutbound(t *testing.T) {
 		{"tcp4", "127.0.0.1", "TCP:127.0.0.1"},
 		{"tcp6", "::1", "TCP6:[::1]"},
 	} {
-		ln, err := net.Listen(fam.network, net.JoinHostPort(fam.listen, fmt.Sprint(port)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					defer c.Close()
-					h := sha256.New()
-					io.Copy(h, c)
-					fmt.Fprintf(c, "%x", h.Sum(nil))
-				}()
-			}
-		}()
+		hostServer(t, fam.network, net.JoinHostPort(fam.listen, fmt.Sprint(port)), hashReply)
 		cmd := exec.Command("ip", "netns", "exec", ns, "socat", "-t", "30", "-", fmt.Sprintf("%s:%d", fam.dial, port))
 		cmd.Stdin = bytes.NewReader(data)
 		out, err := cmd.Output()
-		ln.Close()
 		if err != nil || string(out) != want {
 			t.Errorf("%s: namespace -> host: %v, host's hash %q", fam.network, err, out)
 		}
@@ -419,25 +406,7 @@ func TestTCPAuto(t *testing.T) {
 	in, out := lowPort(t), lowPort(t)
 
 	// Host side for -T auto: listening before pasta starts.
-	ln, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", out))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				h := sha256.New()
-				io.Copy(h, c)
-				fmt.Fprintf(c, "%x", h.Sum(nil))
-			}()
-		}
-	}()
+	hostServer(t, "tcp4", fmt.Sprintf("127.0.0.1:%d", out), hashReply)
 
 	script := fmt.Sprintf(`socat -u TCP-LISTEN:%d - | sha256sum >&2 &
 echo started
@@ -455,6 +424,7 @@ wait`, in, out)
 	}
 	// The namespace's listener appears on the host within 2 s.
 	var c net.Conn
+	var err error
 	deadline := time.Now().Add(2 * time.Second)
 	for {
 		c, err = net.Dial("tcp4", fmt.Sprintf("127.0.0.1:%d", in))
