@@ -44,6 +44,7 @@ import (
 	"passt/dhcpv6"
 	"passt/flow"
 	"passt/fwd"
+	"passt/icmp"
 	"passt/log"
 	"passt/loop"
 	"passt/ndp"
@@ -63,6 +64,7 @@ const (
 	KindSplice                            // spliced TCP connections (pasta)
 	KindSpliceListen                      // namespace-side listeners (-T)
 	KindAutoScan                          // "auto" forwarding scan timer
+	KindICMP                              // ICMP echo (ping) sockets and timer
 	KindUser                              // first kind free for the modes
 )
 
@@ -102,6 +104,7 @@ type Engine struct {
 
 	raTimer *loop.Timer
 	tcp     *tcp.Handler
+	icmp    *icmp.Handler
 	splicer *tcp.Splicer
 	auto    *autoScan
 	nat     flow.NAT
@@ -147,6 +150,15 @@ func New(c *conf.Config, capture *pcap.Writer) (*Engine, error) {
 		}
 		h.SetInbound(KindTCPListen, e.translateInbound)
 		e.tcp = h
+	}
+	if !c.NoICMP {
+		h, err := icmp.New(l, KindICMP, tcpOutput{e}, icmp.Config{
+			NAT: &e.nat, IfnameOut4: c.IP4.IfnameOut, IfnameOut6: c.IP6.IfnameOut,
+		})
+		if err != nil {
+			return nil, err
+		}
+		e.icmp = h
 	}
 	e.OnLinkError = func(err error) {
 		log.Errorf("%s", err)
@@ -238,6 +250,8 @@ func (e *Engine) dispatch(ref loop.Ref, events uint32) {
 		e.splicer.Accept(ref, events)
 	case KindAutoScan:
 		e.auto.tick()
+	case KindICMP:
+		e.icmp.Event(ref, events)
 	default:
 		if h := e.handlers[ref.Kind()]; h != nil {
 			h(ref, events)
@@ -359,6 +373,8 @@ func (e *Engine) frame(f []byte) {
 			e.tcp.FromGuest(f, d)
 		case d.L4Proto == pkt.ProtoUDP && d.L4HdrLen > 0 && udpDstPort(f, d) == 547 && !e.c.NoDHCPv6:
 			reply = dhcpv6.Handle(&e.dhcpv6, f)
+		case d.L4Proto == pkt.ProtoICMPv6 && e.icmp != nil:
+			e.icmp.FromGuest(f, d)
 		default:
 			e.other(d)
 		}
@@ -368,6 +384,8 @@ func (e *Engine) frame(f []byte) {
 			e.tcp.FromGuest(f, d)
 		} else if d.L4Proto == pkt.ProtoUDP && d.L4HdrLen > 0 && udpDstPort(f, d) == 67 && !e.c.NoDHCP {
 			reply = dhcp.Handle(&e.dhcp, f)
+		} else if d.L4Proto == pkt.ProtoICMP && e.icmp != nil {
+			e.icmp.FromGuest(f, d)
 		} else {
 			e.other(d)
 		}
