@@ -324,6 +324,9 @@ func (e *Engine) linkReady(events uint32) {
 		for _, f := range batch {
 			e.frame(f)
 		}
+		if e.tcp != nil {
+			e.tcp.EndBatch() // the ACKs owed, and the frames queued
+		}
 		e.flush()
 	}
 	if events&(unix.EPOLLHUP|unix.EPOLLRDHUP|unix.EPOLLERR) != 0 && e.link != nil {
@@ -369,7 +372,6 @@ func (e *Engine) frame(f []byte) {
 				reply = ndp.Handle(&e.ndp, f)
 			}
 		case d.L4Proto == pkt.ProtoTCP && e.tcp != nil:
-			e.flush()
 			e.tcp.FromGuest(f, d)
 		case d.L4Proto == pkt.ProtoUDP && d.L4HdrLen > 0 && udpDstPort(f, d) == 547 && !e.c.NoDHCPv6:
 			reply = dhcpv6.Handle(&e.dhcpv6, f)
@@ -380,7 +382,6 @@ func (e *Engine) frame(f []byte) {
 		}
 	case pkt.EtherTypeIPv4:
 		if d.L4Proto == pkt.ProtoTCP && e.tcp != nil {
-			e.flush()
 			e.tcp.FromGuest(f, d)
 		} else if d.L4Proto == pkt.ProtoUDP && d.L4HdrLen > 0 && udpDstPort(f, d) == 67 && !e.c.NoDHCP {
 			reply = dhcp.Handle(&e.dhcp, f)

@@ -150,6 +150,28 @@ func (l *Loop) Run(h Handler) error {
 	return nil
 }
 
+// Poll waits up to timeout for events once and dispatches them to h; it
+// returns how many it dispatched. Tests drive a loop with it.
+func (l *Loop) Poll(timeout time.Duration, h Handler) (int, error) {
+	n, err := unix.EpollWait(l.epfd, l.events[:], int(timeout.Milliseconds()))
+	if err != nil {
+		if errors.Is(err, unix.EINTR) {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("epoll_wait(): %w", err)
+	}
+	for i := 0; i < n; i++ {
+		ev := &l.events[i]
+		ref := Ref(*(*uint64)(refPtr(ev)))
+		if ref.Kind() == KindWake {
+			l.runPosted()
+			continue
+		}
+		h(ref, ev.Events)
+	}
+	return n, nil
+}
+
 func (l *Loop) runPosted() {
 	var b [8]byte
 	_, _ = unix.Read(l.wakefd, b[:])

@@ -11,10 +11,20 @@
 //
 //   - Guest to host: a segment carrying the next expected sequence number
 //     is written to the socket; we acknowledge exactly what the socket took,
-//     and advertise as window the free space of the socket's send buffer.
-//     Anything else (out of order, beyond the window) gets a duplicate ACK,
-//     and the guest retransmits. When the socket is full, we ask epoll to
-//     tell us when it drains and then send a window update.
+//     and advertise as window the payload the socket's send buffer can
+//     still take (its free memory scaled by the payload-to-memory ratio of
+//     its queue), so that what the guest sends within the window is taken
+//     whole. Anything else (out of order, beyond the window) gets a
+//     duplicate ACK, and the guest retransmits. When the buffer runs low, we
+//     ask epoll to tell us when it drains and then send a window update, so
+//     the guest never waits for its zero-window probe timer. ACKs are owed
+//     per flow and sent once at the end of each batch of guest frames
+//     (EndBatch), not once per segment.
+//   - Unacceptable segments (RFC 9293 §3.10.7.4: zero-window probes, old
+//     duplicates, ACKs of data never sent) are answered with an ACK; a RST
+//     ends the flow only with the exact next sequence number, one elsewhere
+//     in the window and a SYN on a synchronised connection get a challenge
+//     ACK (RFC 5961). A connection idle for two hours is reset.
 //   - Host to guest: data stays in the socket's receive queue until the
 //     guest acknowledges it. We read it with MSG_PEEK, with SO_PEEK_OFF
 //     moving past what is in flight, straight into the payload area of the
@@ -31,8 +41,8 @@
 // the guest-side addresses and ports; every socket is
 // registered in the engine's epoll loop with a reference carrying that
 // number. One timer tick drives retransmissions and the SYN-ACK timeout.
-// This version handles connections the guest initiates; port forwarding
-// into the guest builds on the same state machine.
+// Connections forwarded from the host (-t, accepted on our listening
+// sockets) use the same state machine, starting with our SYN to the guest.
 package tcp
 
 import (
@@ -41,6 +51,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -89,6 +100,10 @@ const (
 	maxFrame        = 65535 + 14
 )
 
+// idleTimeout resets an established connection neither side has used for
+// this long (upstream's activity timeout); a variable for tests.
+var idleTimeout = 2 * time.Hour
+
 type flowKey struct {
 	guest, peer netip.AddrPort
 }
@@ -107,6 +122,9 @@ type conn struct {
 	guestMSS       uint16
 	wsOK           bool
 
+	rcvWnd       uint32 // the window we last advertised, in bytes
+	ackDue       bool   // an ACK is owed to the guest (sent at EndBatch)
+	lastActive   time.Time
 	finFromGuest bool // received, socket shut down for writing
 	hostEOF      bool // the socket reached end of stream
 	finSent      bool // our FIN is out (sndNxt counts it)
@@ -132,10 +150,12 @@ type Handler struct {
 	table  *flow.Table
 	active []int // indices in use, for the timer
 
-	bufs  [frameBufs][]byte
-	nbuf  int
-	timer *loop.Timer
-	now   time.Time
+	bufs    [frameBufs][]byte
+	nbuf    int
+	timer   *loop.Timer
+	now     time.Time
+	ackList []int     // flows owed an ACK at the end of the batch
+	swept   time.Time // the last idle sweep
 
 	listenKind loop.Kind
 	inbound    InboundTranslator
@@ -231,32 +251,93 @@ func (h *Handler) segment(c *conn, b []byte, flags uint8, seq uint32, plen int, 
 	pkt.FinishTCP(t, src, dst)
 	h.out.Queue(b[:n+tcpLen])
 	c.lastSend = h.now
+	c.ackDue = false // every segment carries the acknowledgement
 }
 
-// window is the window we advertise: the socket's free send space.
+// sendSpace returns the free space of a socket's send buffer as the kernel
+// counts it (sk_sndbuf - sk_wmem_queued, from SO_MEMINFO) and the buffer's
+// size. The socket reports EPOLLOUT once the space is at least a third of
+// the buffer.
+func sendSpace(fd int) (space, size int) {
+	space, size, _ = sendMemory(fd)
+	return space, size
+}
+
+// sendMemory is sendSpace, also returning the memory the queue takes.
+func sendMemory(fd int) (space, size, queued int) {
+	var mi [unix.SK_MEMINFO_VARS]uint32
+	l := uint32(len(mi) * 4)
+	_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_MEMINFO,
+		uintptr(unsafe.Pointer(&mi)), uintptr(unsafe.Pointer(&l)), 0)
+	if e != 0 {
+		return 0, 0, 0
+	}
+	size = int(mi[unix.SK_MEMINFO_SNDBUF])
+	queued = int(mi[unix.SK_MEMINFO_WMEM_QUEUED])
+	return max(size-queued, 0), size, queued
+}
+
+// window is the window we advertise: the payload the socket's send buffer
+// can still take. The kernel counts the buffers' overhead too (sk_buff
+// headers, more of them when the peer's window makes segments small), so
+// the space is scaled by the payload-to-memory ratio of what is queued now
+// (TIOCOUTQ against the memory it takes), less a sixteenth; with little
+// queued, a quarter is kept back. Advertising more than the socket takes
+// would make us drop the excess and the guest retransmit after a timeout.
 func (h *Handler) window(c *conn) uint16 {
 	if c.fd <= 0 {
+		c.rcvWnd = 0
 		return 0
 	}
-	sndbuf, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_SNDBUF)
-	if err != nil {
-		return 0
-	}
-	outq, err := unix.IoctlGetInt(c.fd, unix.TIOCOUTQ)
-	if err != nil {
-		outq = 0
-	}
-	free := sndbuf - outq
-	if free < 0 {
-		free = 0
+	space, _, queued := sendMemory(c.fd)
+	free := space - space/4
+	if queued >= 65536 {
+		if outq, err := unix.IoctlGetInt(c.fd, unix.TIOCOUTQ); err == nil && outq <= queued {
+			free = int(int64(space) * int64(outq) / int64(queued))
+			free -= free / 16
+		}
 	}
 	if c.wsOK {
 		free >>= ourWScale
 	}
-	if free > 65535 {
-		free = 65535
+	free = min(free, 65535)
+	c.rcvWnd = uint32(free)
+	if c.wsOK {
+		c.rcvWnd <<= ourWScale
 	}
 	return uint16(free)
+}
+
+// watchSpace asks for EPOLLOUT when the send buffer is low, so that a
+// window update follows as soon as it drains: the guest may otherwise sit
+// on a small or zero window until its next probe.
+func (h *Handler) watchSpace(idx int, c *conn) {
+	if space, size := sendSpace(c.fd); 3*space < size && !c.wantOut {
+		c.wantOut = true
+		h.updateEvents(idx, c)
+	}
+}
+
+// ackLater owes the guest an ACK, sent at the end of the batch (EndBatch)
+// unless a segment to it carries the acknowledgement first: one ACK for a
+// batch of segments instead of one each.
+func (h *Handler) ackLater(idx int, c *conn) {
+	if !c.ackDue {
+		c.ackDue = true
+		h.ackList = append(h.ackList, idx)
+	}
+}
+
+// EndBatch sends the ACKs owed after a batch of frames from the guest and
+// writes every queued frame.
+func (h *Handler) EndBatch() {
+	for _, idx := range h.ackList {
+		if c := &h.flows[idx]; c.ackDue && c.state != stateFree {
+			h.ack(c)
+		}
+	}
+	h.ackList = h.ackList[:0]
+	h.flush()
 }
 
 // ack sends a bare ACK.
@@ -304,8 +385,9 @@ func (h *Handler) FromGuest(f []byte, d *pkt.Decoded) {
 		return
 	}
 	c := &h.flows[idx]
+	c.lastActive = h.now
 	if flags&pkt.TCPFlagRST != 0 {
-		h.close(idx, true)
+		h.resetFromGuest(idx, c, t)
 		return
 	}
 	switch c.state {
@@ -313,9 +395,16 @@ func (h *Handler) FromGuest(f []byte, d *pkt.Decoded) {
 		return // the guest retransmits its SYN: still connecting
 	case stateSynSent:
 		h.synAckFromGuest(idx, c, t)
-		h.flush()
 		return
 	case stateSynAckSent:
+		if flags&pkt.TCPFlagSYN != 0 {
+			if flags&pkt.TCPFlagACK == 0 && t.Seq()+1 == c.rcvNxt {
+				// Our SYN-ACK was lost: send it again.
+				c.sndNxt = c.sndUna
+				h.synAck(idx, c)
+			}
+			return
+		}
 		if flags&pkt.TCPFlagACK == 0 || t.Ack() != c.sndNxt {
 			return
 		}
@@ -323,21 +412,52 @@ func (h *Handler) FromGuest(f []byte, d *pkt.Decoded) {
 		c.sndUna = t.Ack()
 		c.guestWnd = uint32(t.Window()) << c.guestWS
 		h.enableIn(idx, c)
+	default:
+		if flags&pkt.TCPFlagSYN != 0 {
+			// A SYN on a synchronised connection gets a challenge
+			// ACK (RFC 5961 §4); a restarted guest then resets.
+			h.ackLater(idx, c)
+			return
+		}
+	}
+	fin := flags&pkt.TCPFlagFIN != 0
+	if len(payload) == 0 && !fin && t.Seq() != c.rcvNxt {
+		// An unacceptable segment (RFC 9293 §3.10.7.4), such as a
+		// zero-window probe: answer with an ACK, carrying our
+		// current window, and drop it.
+		h.ackLater(idx, c)
+		return
 	}
 	if flags&pkt.TCPFlagACK != 0 {
 		h.acked(idx, c, t.Ack(), uint32(t.Window())<<c.guestWS)
 		if c.state == stateFree {
-			h.flush()
 			return
 		}
 	}
-	if len(payload) > 0 || flags&pkt.TCPFlagFIN != 0 {
-		h.data(idx, c, t.Seq(), payload, flags&pkt.TCPFlagFIN != 0)
+	if len(payload) > 0 || fin {
+		h.data(idx, c, t.Seq(), payload, fin)
 	}
 	if c.state != stateFree {
 		h.sendData(idx, c)
 	}
-	h.flush()
+}
+
+// resetFromGuest handles a RST from the guest (RFC 5961 §3.2): one with
+// exactly the next expected sequence number ends the flow, one elsewhere
+// in the window gets a challenge ACK, any other is dropped. During our own
+// handshake (host-initiated), a RST acknowledging our SYN is a refusal.
+func (h *Handler) resetFromGuest(idx int, c *conn, t pkt.TCP) {
+	seq := t.Seq()
+	switch {
+	case c.state == stateSynSent:
+		if t.Flags()&pkt.TCPFlagACK != 0 && t.Ack() == c.sndNxt {
+			h.close(idx, true)
+		}
+	case seq == c.rcvNxt:
+		h.close(idx, true)
+	case c.state != stateConnecting && seq-c.rcvNxt < max(c.rcvWnd, 1):
+		h.ackLater(idx, c)
+	}
 }
 
 // connect starts a flow for a guest SYN.
@@ -386,7 +506,7 @@ func (h *Handler) connect(key flowKey, d *pkt.Decoded, t pkt.TCP) {
 	c := &h.flows[idx]
 	*c = conn{
 		state: stateConnecting, v6: v6, fd: fd, guest: key.guest, peer: key.peer,
-		rcvNxt: t.Seq() + 1, guestMSS: opts.MSS, started: h.now,
+		rcvNxt: t.Seq() + 1, guestMSS: opts.MSS, started: h.now, lastActive: h.now,
 	}
 	if c.guestMSS == 0 {
 		c.guestMSS = defaultGuestMSS
@@ -456,8 +576,12 @@ func (h *Handler) segMSS(c *conn) int {
 func (h *Handler) acked(idx int, c *conn, ack, wnd uint32) {
 	c.guestWnd = wnd
 	n := ack - c.sndUna
-	if int32(n) <= 0 || int32(ack-c.sndNxt) > 0 {
-		return // old or impossible ACK
+	if int32(ack-c.sndNxt) > 0 {
+		h.ackLater(idx, c) // acknowledges what we never sent
+		return
+	}
+	if int32(n) <= 0 {
+		return // old or duplicate ACK
 	}
 	data := n
 	if c.finSent && ack == c.sndNxt {
@@ -502,7 +626,7 @@ func (h *Handler) data(idx int, c *conn, seq uint32, payload []byte, fin bool) {
 	if d := c.rcvNxt - seq; int32(d) > 0 {
 		if int(d) >= len(payload) {
 			if !(fin && int(d) == len(payload)) {
-				h.ack(c)
+				h.ackLater(idx, c)
 				return
 			}
 			payload = nil
@@ -512,7 +636,7 @@ func (h *Handler) data(idx int, c *conn, seq uint32, payload []byte, fin bool) {
 		seq = c.rcvNxt
 	}
 	if seq != c.rcvNxt || c.finFromGuest {
-		h.ack(c) // out of order: duplicate ACK
+		h.ackLater(idx, c) // out of order: duplicate ACK
 		return
 	}
 	written := 0
@@ -532,10 +656,12 @@ func (h *Handler) data(idx int, c *conn, seq uint32, payload []byte, fin bool) {
 	}
 	c.rcvNxt += uint32(written)
 	if written < len(payload) {
-		// The socket is full: wait for room, then update the window.
+		// The socket is full (we advertised more than it took):
+		// the guest retransmits the rest; we send a window update
+		// once the socket drains.
 		c.wantOut = true
 		h.updateEvents(idx, c)
-		h.ack(c)
+		h.ackLater(idx, c)
 		return
 	}
 	if fin {
@@ -548,8 +674,10 @@ func (h *Handler) data(idx int, c *conn, seq uint32, payload []byte, fin bool) {
 			h.close(idx, false)
 			return
 		}
+	} else if written > 0 {
+		h.watchSpace(idx, c)
 	}
-	h.ack(c)
+	h.ackLater(idx, c)
 }
 
 // sendData sends what the socket has and the guest's window allows.
@@ -574,7 +702,7 @@ func (h *Handler) sendData(idx int, c *conn) {
 		room := int(c.guestWnd - inFlight)
 		n := min(mss, room)
 		b := h.buf()
-		r, _, err := unix.Recvfrom(c.fd, b[hl:hl+n], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		r, err := peek(c.fd, b[hl:hl+n])
 		if err != nil {
 			h.nbuf-- // buffer unused
 			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
@@ -599,6 +727,17 @@ func (h *Handler) sendData(idx int, c *conn) {
 			return
 		}
 	}
+}
+
+// peek reads from a socket's receive queue without taking the data (the
+// peek offset moves past it); unix.Recvfrom would allocate a sockaddr.
+func peek(fd int, b []byte) (int, error) {
+	r, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)),
+		unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
 }
 
 // enableIn re-enables reading from the socket.
@@ -646,6 +785,7 @@ func (h *Handler) Event(ref loop.Ref, events uint32) {
 		return
 	}
 	c := &h.flows[idx]
+	c.lastActive = h.now
 	switch c.state {
 	case stateFree:
 		return
@@ -718,6 +858,10 @@ func (h *Handler) armTimer() {
 // tick retransmits what the guest has not acknowledged in time and gives
 // up on stuck handshakes.
 func (h *Handler) tick() {
+	sweep := h.now.Sub(h.swept) >= min(idleTimeout/4, 5*time.Second)
+	if sweep {
+		h.swept = h.now
+	}
 	live := h.active[:0]
 	for _, idx := range h.active {
 		c := &h.flows[idx]
@@ -725,6 +869,10 @@ func (h *Handler) tick() {
 			continue
 		}
 		live = append(live, idx)
+		if sweep && c.state >= stateEstablished && h.now.Sub(c.lastActive) > idleTimeout {
+			h.resetFlow(idx, c)
+			continue
+		}
 		switch {
 		case c.state == stateConnecting:
 			if h.now.Sub(c.started) > synAckTimeout {
@@ -894,7 +1042,7 @@ func (h *Handler) Accept(ref loop.Ref, _ uint32) {
 		c := &h.flows[idx]
 		*c = conn{
 			state: stateSynSent, v6: gdst.Addr().Is6(), fd: fd, guest: gdst, peer: gsrc,
-			guestMSS: defaultGuestMSS, started: h.now,
+			guestMSS: defaultGuestMSS, started: h.now, lastActive: h.now,
 		}
 		c.sndUna = rand.Uint32()
 		h.active = append(h.active, idx)

@@ -1,0 +1,380 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+
+package tcp
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"passt/loop"
+	"passt/pkt"
+)
+
+// These tests drive a Handler as the engine does, with a scripted guest
+// on one side and real TCP sockets on the host's loopback on the other.
+
+// seg is a segment the handler sent to the guest.
+type seg struct {
+	flags    uint8
+	seq, ack uint32
+	wnd      uint16
+	opts     pkt.TCPOptions
+	payload  []byte
+}
+
+// recorder is an Output keeping decoded copies of the segments sent.
+type recorder struct {
+	t    *testing.T
+	segs []seg
+	keep bool
+}
+
+func (r *recorder) Queue(f []byte) {
+	var d pkt.Decoded
+	if err := pkt.Decode(f, &d); err != nil || d.L4Proto != pkt.ProtoTCP || d.L4HdrLen == 0 {
+		r.t.Fatalf("handler sent a malformed frame (%v): %x", err, f)
+	}
+	if !r.keep {
+		return
+	}
+	t := pkt.TCP(f[d.L4Off : d.L4Off+d.L4Len])
+	s := seg{flags: t.Flags(), seq: t.Seq(), ack: t.Ack(), wnd: t.Window(), payload: append([]byte(nil), t.Payload()...)}
+	_ = pkt.ParseTCPOptions(t.Options(), &s.opts)
+	r.segs = append(r.segs, s)
+}
+func (r *recorder) Flush()                      {}
+func (r *recorder) MACs() (ours, guest [6]byte) { return [6]byte{2}, [6]byte{4} }
+
+// take returns and forgets the segments sent so far.
+func (r *recorder) take() []seg {
+	s := r.segs
+	r.segs = nil
+	return s
+}
+
+type harness struct {
+	t        *testing.T
+	l        *loop.Loop
+	h        *Handler
+	out      *recorder
+	lfd      int // the host's listening socket
+	host     int // the accepted host-side socket
+	sport    uint16
+	seq      uint32 // the guest's next sequence number
+	ack      uint32 // what the guest acknowledges
+	guestWnd uint16
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	l, err := loop.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(lfd) })
+	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(lfd, 16); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := unix.Getsockname(lfd)
+	port := sa.(*unix.SockaddrInet4).Port
+	to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+	out := &recorder{t: t, keep: true}
+	h, err := New(l, 1, out, func(netip.AddrPort) (netip.AddrPort, bool) { return to, true }, 65520, netip.Addr{}, netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness{t: t, l: l, h: h, out: out, lfd: lfd, host: -1, sport: 40000, seq: 1000, guestWnd: 65535}
+}
+
+// send feeds the handler one segment from the guest, then ends the batch.
+func (x *harness) send(flags uint8, seq, ack uint32, opts []byte, payload []byte) {
+	x.t.Helper()
+	f := segment(false, x.sport, 80, seq, ack, flags, x.guestWnd, opts, payload)
+	var d pkt.Decoded
+	if err := pkt.Decode(f, &d); err != nil {
+		x.t.Fatal(err)
+	}
+	x.h.FromGuest(f, &d)
+	x.h.EndBatch()
+}
+
+// pump runs the loop for d.
+func (x *harness) pump(d time.Duration) {
+	x.t.Helper()
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		if _, err := x.l.Poll(10*time.Millisecond, func(r loop.Ref, ev uint32) { x.h.Event(r, ev) }); err != nil {
+			x.t.Fatal(err)
+		}
+	}
+}
+
+// await pumps the loop until a segment matching ok arrives.
+func (x *harness) await(what string, ok func(seg) bool) seg {
+	x.t.Helper()
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
+		for i, s := range x.out.segs {
+			if ok(s) {
+				x.out.segs = x.out.segs[i+1:]
+				return s
+			}
+		}
+		x.pump(10 * time.Millisecond)
+	}
+	x.t.Fatalf("no %s from the handler; it sent %+v", what, x.out.segs)
+	return seg{}
+}
+
+// establish opens a connection from the guest (MSS 1460, window scale 7)
+// and accepts it on the host.
+func (x *harness) establish() {
+	x.t.Helper()
+	x.send(pkt.TCPFlagSYN, x.seq, 0, []byte{2, 4, 5, 180, 1, 3, 3, 7}, nil)
+	sa := x.await("SYN-ACK", func(s seg) bool { return s.flags == pkt.TCPFlagSYN|pkt.TCPFlagACK })
+	if sa.ack != x.seq+1 || sa.opts.MSS == 0 || !sa.opts.HasWScale {
+		x.t.Fatalf("SYN-ACK %+v for SYN %d", sa, x.seq)
+	}
+	x.seq++
+	x.ack = sa.seq + 1
+	x.send(pkt.TCPFlagACK, x.seq, x.ack, nil, nil)
+	fd, _, err := unix.Accept4(x.lfd, unix.SOCK_CLOEXEC)
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	x.host = fd
+	x.t.Cleanup(func() { unix.Close(fd) })
+	x.out.take()
+}
+
+func TestGuestDataAcknowledgedOncePerBatch(t *testing.T) {
+	x := newHarness(t)
+	x.establish()
+	// Four segments in one batch: one ACK for all of them.
+	f := make([][]byte, 4)
+	for i := range f {
+		f[i] = segment(false, x.sport, 80, x.seq+uint32(i*1000), x.ack, pkt.TCPFlagACK, 65535, nil, make([]byte, 1000))
+	}
+	for _, fr := range f {
+		var d pkt.Decoded
+		_ = pkt.Decode(fr, &d)
+		x.h.FromGuest(fr, &d)
+	}
+	x.h.EndBatch()
+	segs := x.out.take()
+	if len(segs) != 1 || segs[0].ack != x.seq+4000 || segs[0].wnd == 0 {
+		t.Fatalf("sent %+v, want one ACK of %d with an open window", segs, x.seq+4000)
+	}
+	buf := make([]byte, 8000)
+	n, _ := unix.Read(x.host, buf)
+	if n != 4000 {
+		t.Fatalf("host read %d bytes, want 4000", n)
+	}
+}
+
+// TestWindowIsWhatTheSocketTakes: a guest that sends exactly what it is
+// allowed to, to a host peer that does not read, never has data dropped;
+// once the window closes and the peer reads, a window update follows
+// without the guest probing.
+func TestWindowIsWhatTheSocketTakes(t *testing.T) {
+	x := newHarness(t)
+	_ = unix.SetsockoptInt(x.lfd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4096) // inherited: small receive buffer
+	x.establish()
+	wnd := uint32(65535) << ourWScale // as announced in the SYN-ACK's ACK, until the first real one
+	x.send(pkt.TCPFlagACK, x.seq, x.ack, nil, nil)
+	x.send(pkt.TCPFlagACK|pkt.TCPFlagPSH, x.seq, x.ack, nil, []byte{1})
+	a := x.await("ACK", func(s seg) bool { return s.flags&pkt.TCPFlagACK != 0 })
+	x.seq++
+	wnd = uint32(a.wnd) << ourWScale
+	sent, rounds := 1, 0
+	for ; wnd > 0; rounds++ {
+		if rounds > 10000 {
+			t.Fatal("the window never closed")
+		}
+		n := min(int(wnd), 32768)
+		x.send(pkt.TCPFlagACK|pkt.TCPFlagPSH, x.seq, x.ack, nil, make([]byte, n))
+		a := x.await("ACK", func(s seg) bool { return s.flags&pkt.TCPFlagACK != 0 })
+		if a.ack != x.seq+uint32(n) {
+			t.Fatalf("after %d bytes, %d advertised: ACK %d, want %d (data dropped)", sent, wnd, a.ack-x.seq, n)
+		}
+		x.seq += uint32(n)
+		sent += n
+		wnd = uint32(a.wnd) << ourWScale
+	}
+	// The host reads everything: a window update arrives by itself.
+	buf := make([]byte, 1<<20)
+	got := 0
+	for got < sent {
+		n, err := unix.Read(x.host, buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += n
+	}
+	t.Logf("%d bytes in %d rounds until the window closed", sent, rounds)
+	u := x.await("window update", func(s seg) bool { return s.flags == pkt.TCPFlagACK && s.wnd > 0 })
+	if u.ack != x.seq {
+		t.Fatalf("window update acknowledges %d, want %d", u.ack, x.seq)
+	}
+}
+
+func TestZeroWindowProbeAnswered(t *testing.T) {
+	x := newHarness(t)
+	x.establish()
+	x.send(pkt.TCPFlagACK, x.seq-1, x.ack, nil, nil)
+	segs := x.out.take()
+	if len(segs) != 1 || segs[0].flags != pkt.TCPFlagACK || segs[0].ack != x.seq {
+		t.Fatalf("probe answered with %+v, want an ACK of %d", segs, x.seq)
+	}
+	// An acceptable pure ACK is not answered.
+	x.send(pkt.TCPFlagACK, x.seq, x.ack, nil, nil)
+	if segs := x.out.take(); len(segs) != 0 {
+		t.Fatalf("pure ACK answered with %+v", segs)
+	}
+}
+
+// hostAlive checks the host socket is still connected (no reset, no EOF).
+func hostAlive(t *testing.T, fd int) {
+	t.Helper()
+	var b [1]byte
+	_, err := unix.Read(fd, b[:])
+	if err == nil {
+		t.Fatal("host socket reached end of stream")
+	}
+	if !errors.Is(err, unix.EAGAIN) {
+		t.Fatalf("host socket: %v", err)
+	}
+}
+
+func TestResetSequenceChecks(t *testing.T) {
+	x := newHarness(t)
+	x.establish()
+	_ = unix.SetNonblock(x.host, true)
+	// Far outside the window: ignored.
+	x.send(pkt.TCPFlagRST, x.seq+1<<31, 0, nil, nil)
+	if segs := x.out.take(); len(segs) != 0 {
+		t.Fatalf("out-of-window RST answered with %+v", segs)
+	}
+	hostAlive(t, x.host)
+	// Inside the window but not exact: challenge ACK (RFC 5961).
+	x.send(pkt.TCPFlagRST, x.seq+100, 0, nil, nil)
+	segs := x.out.take()
+	if len(segs) != 1 || segs[0].flags != pkt.TCPFlagACK || segs[0].ack != x.seq {
+		t.Fatalf("in-window RST answered with %+v, want a challenge ACK", segs)
+	}
+	hostAlive(t, x.host)
+	// SYN on the established connection: challenge ACK too.
+	x.send(pkt.TCPFlagSYN, 77, 0, nil, nil)
+	segs = x.out.take()
+	if len(segs) != 1 || segs[0].flags != pkt.TCPFlagACK || segs[0].ack != x.seq {
+		t.Fatalf("SYN answered with %+v, want a challenge ACK", segs)
+	}
+	hostAlive(t, x.host)
+	// Exact: the flow ends and the host peer is reset.
+	x.send(pkt.TCPFlagRST, x.seq, 0, nil, nil)
+	if x.h.Flows() != 0 {
+		t.Fatalf("%d flows after RST", x.h.Flows())
+	}
+	var b [1]byte
+	time.Sleep(10 * time.Millisecond)
+	if _, err := unix.Read(x.host, b[:]); !errors.Is(err, unix.ECONNRESET) {
+		t.Fatalf("host read after RST: %v, want ECONNRESET", err)
+	}
+}
+
+func TestAckOfUnsentDataAnswered(t *testing.T) {
+	x := newHarness(t)
+	x.establish()
+	x.send(pkt.TCPFlagACK, x.seq, x.ack+5000, nil, nil)
+	segs := x.out.take()
+	if len(segs) != 1 || segs[0].flags != pkt.TCPFlagACK || segs[0].seq != x.ack {
+		t.Fatalf("impossible ACK answered with %+v", segs)
+	}
+}
+
+func TestLostSynAckSentAgain(t *testing.T) {
+	x := newHarness(t)
+	x.send(pkt.TCPFlagSYN, x.seq, 0, []byte{2, 4, 5, 180}, nil)
+	first := x.await("SYN-ACK", func(s seg) bool { return s.flags == pkt.TCPFlagSYN|pkt.TCPFlagACK })
+	x.send(pkt.TCPFlagSYN, x.seq, 0, []byte{2, 4, 5, 180}, nil)
+	again := x.await("SYN-ACK", func(s seg) bool { return s.flags == pkt.TCPFlagSYN|pkt.TCPFlagACK })
+	if again.seq != first.seq || again.ack != first.ack {
+		t.Fatalf("second SYN-ACK %+v differs from the first %+v", again, first)
+	}
+}
+
+func TestIdleConnectionReset(t *testing.T) {
+	defer func(d time.Duration) { idleTimeout = d }(idleTimeout)
+	idleTimeout = 100 * time.Millisecond
+	x := newHarness(t)
+	x.establish()
+	x.await("RST", func(s seg) bool { return s.flags&pkt.TCPFlagRST != 0 })
+	if x.h.Flows() != 0 {
+		t.Fatalf("%d flows after the idle timeout", x.h.Flows())
+	}
+}
+
+// TestSegmentPathAllocates nothing: guest data written to the socket and
+// acknowledged, host data peeked into frames and acknowledged by the guest.
+func TestSegmentPathAllocatesNothing(t *testing.T) {
+	x := newHarness(t)
+	x.establish()
+	x.out.keep = false
+	_ = unix.SetNonblock(x.host, true)
+	payload := make([]byte, 1000)
+	f := segment(false, x.sport, 80, x.seq, x.ack, pkt.TCPFlagACK|pkt.TCPFlagPSH, 65535, nil, payload)
+	var d pkt.Decoded
+	if err := pkt.Decode(f, &d); err != nil {
+		t.Fatal(err)
+	}
+	src, dst := netip.MustParseAddr("10.0.2.15"), netip.MustParseAddr("10.0.2.2")
+	tcp := pkt.TCP(f[d.L4Off : d.L4Off+d.L4Len])
+	ack := segment(false, x.sport, 80, x.seq, x.ack, pkt.TCPFlagACK, 65535, nil, nil)
+	var da pkt.Decoded
+	_ = pkt.Decode(ack, &da)
+	atcp := pkt.TCP(ack[da.L4Off : da.L4Off+da.L4Len])
+	sink := make([]byte, 4096)
+	ref := loop.MakeRef(1, 0)
+	for i := 0; i < x.h.table.Cap(); i++ {
+		if x.h.flows[i].state == stateEstablished {
+			ref = loop.MakeRef(1, uint64(i))
+		}
+	}
+	round := func() {
+		// Guest to host.
+		binary.BigEndian.PutUint32(f[d.L4Off+4:], x.seq)
+		pkt.FinishTCP(tcp, src, dst)
+		x.h.FromGuest(f, &d)
+		x.h.EndBatch()
+		x.seq += uint32(len(payload))
+		_, _ = unix.Read(x.host, sink)
+		// Host to guest, then the guest's ACK.
+		_, _ = unix.Write(x.host, payload)
+		x.h.Event(ref, unix.EPOLLIN)
+		x.ack += uint32(len(payload))
+		binary.BigEndian.PutUint32(ack[da.L4Off+4:], x.seq)
+		binary.BigEndian.PutUint32(ack[da.L4Off+8:], x.ack)
+		pkt.FinishTCP(atcp, src, dst)
+		x.h.FromGuest(ack, &da)
+		x.h.EndBatch()
+	}
+	round()
+	if n := testing.AllocsPerRun(200, round); n != 0 {
+		t.Fatalf("%.1f allocations per round trip, want 0", n)
+	}
+	if x.h.Flows() != 1 {
+		t.Fatalf("flow gone: %d flows", x.h.Flows())
+	}
+}
