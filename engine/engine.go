@@ -51,6 +51,7 @@ import (
 	"passt/ns"
 	"passt/pcap"
 	"passt/pkt"
+	"passt/tap"
 	"passt/tcp"
 )
 
@@ -110,6 +111,7 @@ type Engine struct {
 	nat     flow.NAT
 	frames  [][]byte
 	replies [][]byte
+	offl    []tap.OffloadAt // offloads of some of the replies
 	dec     pkt.Decoded
 
 	status int
@@ -415,12 +417,20 @@ func udpDstPort(f []byte, d *pkt.Decoded) uint16 {
 func (e *Engine) flush() {
 	if len(e.replies) == 0 || e.link == nil {
 		e.replies = e.replies[:0]
+		e.offl = e.offl[:0]
 		return
 	}
 	if e.pcap != nil {
 		_ = e.pcap.WriteFrames(e.replies, time.Now())
 	}
-	if err := e.link.Send(e.replies); err != nil {
+	var err error
+	if os, ok := e.link.(offloadSender); ok && len(e.offl) > 0 {
+		err = os.SendOffload(e.replies, e.offl)
+	} else {
+		err = e.link.Send(e.replies)
+	}
+	e.offl = e.offl[:0]
+	if err != nil {
 		log.Debugf("writing to guest: %v", err)
 	}
 	e.Stats.Replies += uint64(len(e.replies))
@@ -430,6 +440,22 @@ func (e *Engine) flush() {
 	e.replies = e.replies[:0]
 }
 
+// offloadSender is a link that takes frames with offloads (pasta's tap).
+type offloadSender interface {
+	SendOffload(frames [][]byte, offl []tap.OffloadAt) error
+}
+
+// EnableOffload lets the TCP handler send the guest super-frames of up to
+// 64 KiB whatever the MTU, cut by the guest's kernel if ever needed, and,
+// unless frames are captured (where complete checksums matter to whoever
+// reads the capture), with checksums left for the kernel. Only a tap link
+// with offloads enabled (tap.Device.EnableOffload) takes them.
+func (e *Engine) EnableOffload() {
+	if e.tcp != nil {
+		e.tcp.SetOffload(true, e.pcap == nil)
+	}
+}
+
 // GuestMAC returns the guest's MAC address and whether it is known.
 func (e *Engine) GuestMAC() ([6]byte, bool) { return e.guestMAC, e.guestKnown }
 
@@ -437,7 +463,14 @@ func (e *Engine) GuestMAC() ([6]byte, bool) { return e.guestMAC, e.guestKnown }
 type tcpOutput struct{ e *Engine }
 
 func (o tcpOutput) Queue(f []byte) { o.e.replies = append(o.e.replies, f) }
-func (o tcpOutput) Flush()         { o.e.flush() }
+
+// QueueOffload queues a TCP frame for a link that takes offloads (see
+// EnableOffload).
+func (o tcpOutput) QueueOffload(f []byte, gsoSize uint16, partial bool) {
+	o.e.offl = append(o.e.offl, tap.OffloadAt{Index: len(o.e.replies), Offload: tap.Offload{GSOSize: gsoSize, Partial: partial}})
+	o.e.replies = append(o.e.replies, f)
+}
+func (o tcpOutput) Flush() { o.e.flush() }
 func (o tcpOutput) MACs() (ours, guest [6]byte) {
 	return o.e.c.OurMAC, o.e.guestMAC
 }

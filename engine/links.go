@@ -50,6 +50,12 @@ func (l *TapLink) Send(frames [][]byte) error {
 	return err
 }
 
+// SendOffload writes frames, those listed in offl with their offloads.
+func (l *TapLink) SendOffload(frames [][]byte, offl []tap.OffloadAt) error {
+	_, err := l.Dev.WriteOffload(frames, offl)
+	return err
+}
+
 // StreamLink adapts a passt stream connection.
 type StreamLink struct{ S *tap.Stream }
 

@@ -250,6 +250,7 @@ func (d *Device) ReadBatch(bufs [][]byte, out [][]byte) (int, error) {
 		case int(r) < VnetHdrLen+ethHdrLen:
 			continue // runt: ignore, as upstream does
 		}
+		completeChecksum(b[:r]) // with offloads on: see offload.go
 		out[n] = b[VnetHdrLen:r]
 		n++
 	}

@@ -71,6 +71,14 @@ type Output interface {
 	MACs() (ours, guest [6]byte)
 }
 
+// OffloadOutput is an Output that also takes super-frames and frames with
+// a partial checksum (pasta's tap with offloads on).
+type OffloadOutput interface {
+	// QueueOffload queues a frame of payload gsoSize per segment (0:
+	// one segment) whose TCP checksum is partial if partial is set.
+	QueueOffload(frame []byte, gsoSize uint16, partial bool)
+}
+
 // Translator maps a guest's destination to the host socket's target.
 type Translator func(dst netip.AddrPort) (netip.AddrPort, bool)
 
@@ -157,6 +165,11 @@ type Handler struct {
 	ackList []int     // flows owed an ACK at the end of the batch
 	swept   time.Time // the last idle sweep
 
+	// With offloads (SetOffload): frames to the guest of up to 64 KiB
+	// whatever the MTU, and checksums left to the kernel (partial).
+	offOut  OffloadOutput
+	partial bool
+
 	listenKind loop.Kind
 	inbound    InboundTranslator
 	listeners  []listener
@@ -189,6 +202,22 @@ func New(l *loop.Loop, kind loop.Kind, out Output, translate Translator, mtu int
 	}
 	h.timer = t
 	return h, nil
+}
+
+// SetOffload makes the handler send super-frames (segments of up to 64 KiB,
+// with the guest's MSS as their segment size), with partial checksums if
+// partial is set, through an Output that implements OffloadOutput. Call it
+// before any flow exists.
+func (h *Handler) SetOffload(gso, partial bool) {
+	oo, ok := h.out.(OffloadOutput)
+	if !gso || !ok {
+		h.offOut, h.partial = nil, false
+		return
+	}
+	h.offOut, h.partial = oo, partial
+	for i := range h.bufs {
+		h.bufs[i] = make([]byte, maxFrame+60)
+	}
 }
 
 // Flows returns the number of flows in use.
@@ -248,8 +277,21 @@ func (h *Handler) segment(c *conn, b []byte, flags uint8, seq uint32, plen int, 
 	}
 	pkt.BuildTCP(b[n:], c.peer.Port(), c.guest.Port(), seq, c.rcvNxt, flags, h.window(c), o)
 	t := pkt.TCP(b[n : n+tcpLen])
-	pkt.FinishTCP(t, src, dst)
-	h.out.Queue(b[:n+tcpLen])
+	if h.offOut == nil {
+		pkt.FinishTCP(t, src, dst)
+		h.out.Queue(b[:n+tcpLen])
+	} else {
+		if h.partial {
+			t.SetChecksum(pkt.Fold(pkt.PseudoHeaderSum(src, dst, pkt.ProtoTCP, uint32(tcpLen))))
+		} else {
+			pkt.FinishTCP(t, src, dst)
+		}
+		var gso uint16
+		if mss := h.segMSS(c); plen > mss {
+			gso = uint16(mss)
+		}
+		h.offOut.QueueOffload(b[:n+tcpLen], gso, h.partial)
+	}
 	c.lastSend = h.now
 	c.ackDue = false // every segment carries the acknowledgement
 }
@@ -689,6 +731,13 @@ func (h *Handler) sendData(idx int, c *conn) {
 		return
 	}
 	mss := h.segMSS(c)
+	if h.offOut != nil {
+		// One super-frame carries what fits in an IP packet.
+		mss = 65535 - 20 - 20
+		if c.v6 {
+			mss = 65535 - 20
+		}
+	}
 	hl := hdrLen(c.v6)
 	for {
 		inFlight := c.sndNxt - c.sndUna

@@ -213,6 +213,14 @@ func (b *Backend) startEngine() error {
 	}
 	b.engine = e
 	if b.tap != nil {
+		// Checksum offload and TSO both ways: 64 KiB steps across the
+		// tap whatever the MTU (tap/offload.go). Without them (an old
+		// kernel), frames simply stay within the MTU.
+		if err := b.tap.EnableOffload(); err != nil {
+			log.Debugf("%v", err)
+		} else {
+			e.EnableOffload()
+		}
 		if err := e.SetLink(engine.NewTapLink(b.tap)); err != nil {
 			return err
 		}

@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+
+package tap
+
+import (
+	"encoding/binary"
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"passt/pkt"
+)
+
+// Offloads (TUNSETOFFLOAD). With them enabled the namespace's kernel hands
+// over TCP segments of up to 64 KiB whatever the MTU (TSO: the virtio-net
+// header says how the receiver would cut them, gso_type and gso_size) whose
+// checksum is left for us to complete (flags NEEDS_CSUM: the field holds
+// the pseudo-header sum, csum_start and csum_offset say where). In the
+// other direction we may write such super-frames, with a partial checksum,
+// and the kernel takes them as one segment each: its receive path never
+// needs to cut a segment meant for a local socket. A byte stream then
+// crosses the tap in 64 KiB steps even at MTU 1500, and neither side sums
+// the payload.
+//
+// Who needs a complete checksum gets one: frames read with NEEDS_CSUM are
+// completed here unless they are TCP, whose handler trusts the kernel's
+// own frames and never looks at the checksum.
+
+// Virtio-net header values (include/uapi/linux/virtio_net.h) and tun
+// offload flags (include/uapi/linux/if_tun.h).
+const (
+	vnetFlagNeedsCsum = 1
+	gsoNone           = 0
+	gsoTCPv4          = 1
+	gsoTCPv6          = 4
+
+	tunFCsum = 0x01
+	tunFTSO4 = 0x02
+	tunFTSO6 = 0x04
+)
+
+// Offload describes how a frame written to the device is to be taken.
+type Offload struct {
+	// GSOSize is the segment size for a TCP super-frame larger than one
+	// segment; 0 for a frame that is one segment.
+	GSOSize uint16
+	// Partial says the TCP checksum field holds only the pseudo-header
+	// sum, for the kernel to complete.
+	Partial bool
+}
+
+// OffloadAt is the Offload of frame number Index in a batch.
+type OffloadAt struct {
+	Index int
+	Offload
+}
+
+// EnableOffload turns on checksum offload and TSO for IPv4 and IPv6.
+func (d *Device) EnableOffload() error {
+	if err := unix.IoctlSetInt(d.fd, unix.TUNSETOFFLOAD, tunFCsum|tunFTSO4|tunFTSO6); err != nil {
+		return fmt.Errorf("TUNSETOFFLOAD ioctl on /dev/net/tun failed: %w", errText{err})
+	}
+	return nil
+}
+
+// vnetHeader fills h for frame with offload o. The frame is Ethernet,
+// IPv4 (any header length) or IPv6 (no extension headers), then TCP, as
+// the TCP handler builds them; anything else gets no offload.
+func vnetHeader(h *[VnetHdrLen]byte, frame []byte, o Offload) {
+	*h = [VnetHdrLen]byte{}
+	if len(frame) < 14+20 {
+		return
+	}
+	var l3, gso int
+	switch binary.BigEndian.Uint16(frame[12:14]) {
+	case pkt.EtherTypeIPv4:
+		l3, gso = int(frame[14]&0x0f)*4, gsoTCPv4
+	case pkt.EtherTypeIPv6:
+		l3, gso = 40, gsoTCPv6
+	default:
+		return
+	}
+	start := 14 + l3
+	if len(frame) < start+20 {
+		return
+	}
+	if o.Partial {
+		h[0] = vnetFlagNeedsCsum
+		binary.LittleEndian.PutUint16(h[6:], uint16(start)) // csum_start
+		binary.LittleEndian.PutUint16(h[8:], 16)            // csum_offset: TCP checksum
+	}
+	if o.GSOSize != 0 {
+		h[1] = byte(gso)
+		binary.LittleEndian.PutUint16(h[2:], uint16(start+int(frame[start+12]>>4)*4)) // hdr_len
+		binary.LittleEndian.PutUint16(h[4:], o.GSOSize)
+	}
+}
+
+// WriteOffload writes frames like WriteBatch, frames listed in offl (in
+// increasing Index order) with their virtio-net header. It does not
+// allocate.
+func (d *Device) WriteOffload(frames [][]byte, offl []OffloadAt) (int, error) {
+	var hdr [VnetHdrLen]byte
+	var iov [2]unix.Iovec
+	for i, f := range frames {
+		if len(f) == 0 {
+			return i, unix.EINVAL
+		}
+		iov[0].Base = &zeroHdr[0]
+		if len(offl) > 0 && offl[0].Index == i {
+			vnetHeader(&hdr, f, offl[0].Offload)
+			iov[0].Base = &hdr[0]
+			offl = offl[1:]
+		}
+		iov[0].SetLen(VnetHdrLen)
+		iov[1].Base = &f[0]
+		iov[1].SetLen(len(f))
+		for {
+			_, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(d.fd), uintptr(unsafe.Pointer(&iov[0])), 2)
+			if e == unix.EINTR {
+				continue
+			}
+			if e != 0 {
+				return i, e
+			}
+			break
+		}
+	}
+	return len(frames), nil
+}
+
+// completeChecksum finishes the checksum of a frame read from the device
+// (buf holds the virtio-net header, then the frame) when the kernel left it
+// partial, unless the frame is TCP. It reports whether the frame is TCP
+// with a partial checksum.
+func completeChecksum(buf []byte) (partialTCP bool) {
+	if len(buf) < VnetHdrLen+14 || buf[0]&vnetFlagNeedsCsum == 0 {
+		return false
+	}
+	start := VnetHdrLen + int(binary.LittleEndian.Uint16(buf[6:]))
+	field := start + int(binary.LittleEndian.Uint16(buf[8:]))
+	if start >= len(buf) || field+2 > len(buf) {
+		return false
+	}
+	frame := buf[VnetHdrLen:]
+	var proto byte
+	switch binary.BigEndian.Uint16(frame[12:14]) {
+	case pkt.EtherTypeIPv4:
+		if len(frame) > 14+9 {
+			proto = frame[14+9]
+		}
+	case pkt.EtherTypeIPv6:
+		if len(frame) > 14+6 {
+			proto = frame[14+6]
+		}
+	}
+	if proto == pkt.ProtoTCP {
+		return true
+	}
+	sum := pkt.Finish(pkt.Checksum(buf[start:], 0))
+	if proto == pkt.ProtoUDP && sum == 0 {
+		sum = 0xffff
+	}
+	binary.BigEndian.PutUint16(buf[field:], sum)
+	buf[0] &^= vnetFlagNeedsCsum
+	return false
+}
