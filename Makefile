@@ -8,6 +8,10 @@ exec_prefix ?= $(prefix)
 bindir    ?= $(exec_prefix)/bin
 datarootdir ?= $(prefix)/share
 mandir    ?= $(datarootdir)/man
+man1dir   ?= $(mandir)/man1
+# AppArmor reads its policy from /etc/apparmor.d only, whatever the prefix;
+# the profiles attach to /usr/bin and /usr/local/bin.
+apparmordir ?= /etc/apparmor.d
 DESTDIR   ?=
 
 # Upstream's version format: date of the last commit and its short hash.
@@ -55,18 +59,26 @@ lint:
 	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
 
+MANPAGES  := doc/passt.1 doc/pasta.1
+PROFILES  := apparmor/usr.bin.passt apparmor/usr.bin.pasta
+ABSTRACTIONS := apparmor/abstractions/passt apparmor/abstractions/pasta
+
+# pasta is installed as a hard link for the same reason as above: its
+# AppArmor profile attaches to its own path.
 install: passt
-	install -d $(DESTDIR)$(bindir)
+	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(man1dir) \
+		$(DESTDIR)$(apparmordir)/abstractions
 	install -m 0755 passt $(DESTDIR)$(bindir)/passt
 	ln -f $(DESTDIR)$(bindir)/passt $(DESTDIR)$(bindir)/pasta
-	if [ -d doc ] && ls doc/*.1 >/dev/null 2>&1; then \
-		install -d $(DESTDIR)$(mandir)/man1; \
-		install -m 0644 doc/*.1 $(DESTDIR)$(mandir)/man1/; \
-	fi
+	install -m 0644 $(MANPAGES) $(DESTDIR)$(man1dir)/
+	install -m 0644 $(PROFILES) $(DESTDIR)$(apparmordir)/
+	install -m 0644 $(ABSTRACTIONS) $(DESTDIR)$(apparmordir)/abstractions/
 
 uninstall:
 	rm -f $(DESTDIR)$(bindir)/passt $(DESTDIR)$(bindir)/pasta
-	rm -f $(DESTDIR)$(mandir)/man1/passt.1 $(DESTDIR)$(mandir)/man1/pasta.1
+	rm -f $(addprefix $(DESTDIR)$(man1dir)/,$(notdir $(MANPAGES)))
+	rm -f $(addprefix $(DESTDIR)$(apparmordir)/,$(notdir $(PROFILES)))
+	rm -f $(addprefix $(DESTDIR)$(apparmordir)/abstractions/,$(notdir $(ABSTRACTIONS)))
 
 clean:
 	rm -f passt pasta
