@@ -60,6 +60,8 @@ import (
 
 	"passt/conf"
 	"passt/log"
+	"passt/sandbox"
+	"passt/seccomp"
 )
 
 // EngineEnv marks a re-executed engine; its value lists the inherited
@@ -154,9 +156,12 @@ func Launch(c *conf.Config, files Files, pid *os.File, newBackend NewBackend) {
 // inProcess runs the engine in this process: passt in the foreground. To
 // put it in a user namespace of its own, as upstream does (some launchers
 // check), the process executes itself in place with NewUserMarker, which
-// the entry stub turns into unshare(CLONE_NEWUSER) before the runtime
-// starts; the PID and the open files stay. Where there is no stub, it
-// stays in the caller's user namespace.
+// the entry stub turns into unshare(CLONE_NEWUSER) (with new mount, UTS and
+// IPC namespaces for the sandbox) before the runtime starts; the PID and the
+// open files stay. Where there is no stub, it stays in the caller's user and
+// mount namespaces, and the sandbox leaves the file system alone. No PID
+// namespace: a process cannot move into one, and the Go runtime cannot
+// create threads once it has unshared one for its children.
 func inProcess(c *conf.Config, files Files, pid *os.File, newBackend NewBackend) {
 	HandleSignals()
 	if err := switchCredentials(c); err != nil {
@@ -168,6 +173,10 @@ func inProcess(c *conf.Config, files Files, pid *os.File, newBackend NewBackend)
 		}
 		execInPlace(c, files, pid)
 	}
+	action, probe, err := sandbox.Debug()
+	if err != nil {
+		log.Die("%s", err)
+	}
 	b, err := newBackend(c, files)
 	if err != nil {
 		log.Die("%s", err)
@@ -175,10 +184,35 @@ func inProcess(c *conf.Config, files Files, pid *os.File, newBackend NewBackend)
 	if err := b.Setup(); err != nil {
 		log.Die("%s", err)
 	}
+	// Not re-executed: still in the caller's mount namespace.
+	if err := sandbox.Enter(sandboxSpec(c, false, action, probe)); err != nil {
+		log.Die("%s", err)
+	}
 	if err := writePID(pid, os.Getpid()); err != nil {
 		log.Die("%s", err)
 	}
 	log.Exit(b.Run())
+}
+
+// sandboxSpec is how the engine isolates itself for c; ownMountNS tells
+// whether it has a mount namespace of its own.
+func sandboxSpec(c *conf.Config, ownMountNS bool, action seccomp.Action, probe bool) sandbox.Spec {
+	spec := sandbox.Spec{
+		Mode:           seccomp.Passt,
+		OwnMountNS:     ownMountNS,
+		ChrootFallback: c.ChrootFallback,
+		Action:         action,
+		Probe:          probe,
+	}
+	if c.Mode == conf.ModePasta {
+		// As upstream: binding low ports in the namespace (-T, splice,
+		// auto forwarding) once running. CAP_SYS_ADMIN, which upstream
+		// keeps to enter the namespace at run time, is not needed: the
+		// namespace thread stays there.
+		spec.Mode = seccomp.Pasta
+		spec.KeepCaps = 1 << unix.CAP_NET_BIND_SERVICE
+	}
+	return spec
 }
 
 // HaveEntryStub is set by package main when the binary has its assembly
@@ -213,7 +247,7 @@ const probeEnv = "PASST_GO_PROBE"
 // execInPlace executes the engine in this process with the state and
 // files it needs; it returns only on failure.
 func execInPlace(c *conf.Config, files Files, pid *os.File) {
-	state := engineState{Config: c, SocketPath: files.SocketPath, StartTime: log.StartTime()}
+	state := engineState{Config: c, SocketPath: files.SocketPath, StartTime: log.StartTime(), OwnMountNS: true}
 	js, err := json.Marshal(&state)
 	if err != nil {
 		log.Die("%s", err)
@@ -276,11 +310,56 @@ type enginePlan struct {
 	closeAfterStart []*os.File
 }
 
+// sandboxCaps are the capabilities the sandbox needs (package sandbox) and
+// then drops: CAP_SYS_ADMIN to replace the root, CAP_SETPCAP to clear the
+// bounding set, CAP_SYS_CHROOT for --chroot-fallback. An engine that is not
+// root in its user namespace (passt's is unmapped; root switched to nobody)
+// loses every capability when it is executed, so it gets these as ambient
+// capabilities, which survive execve.
+var sandboxCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SETPCAP, unix.CAP_SYS_CHROOT}
+
 // namespaceCaps are the capabilities an engine switched from root to nobody
 // keeps to attach to a namespace owned by the initial user namespace, as
 // upstream keeps them (setns needs CAP_SYS_ADMIN, configuring the tap
-// CAP_NET_ADMIN).
-var namespaceCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_NET_ADMIN, unix.CAP_NET_BIND_SERVICE}
+// CAP_NET_ADMIN), plus the sandbox's. The sandbox drops them all but
+// CAP_NET_BIND_SERVICE.
+var namespaceCaps = append([]uintptr{unix.CAP_NET_ADMIN, unix.CAP_NET_BIND_SERVICE}, sandboxCaps...)
+
+// raiseAmbient makes caps ambient on the calling thread, so that they
+// survive its next execve: they must be permitted, and are added to the
+// inheritable set first.
+func raiseAmbient(caps []uintptr) error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return err
+	}
+	for _, c := range caps {
+		data[c/32].Inheritable |= 1 << (c % 32)
+	}
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return err
+	}
+	for _, c := range caps {
+		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, c, 0, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// isolationFlags are the namespaces every engine gets for its sandbox: a
+// mount namespace where it replaces its root with an empty one, and IPC
+// and UTS namespaces of its own. A daemon also gets a PID namespace (it is
+// PID 1 there), as upstream's; an engine in the foreground does not, as
+// upstream's pasta does not (a command it spawns must not die with it).
+func isolationFlags(c *conf.Config) uintptr {
+	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS)
+	if !c.Foreground {
+		flags |= unix.CLONE_NEWPID
+	}
+	return flags
+}
 
 // plan builds the engine process for the mode:
 //
@@ -289,9 +368,13 @@ var namespaceCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_NET_ADMIN, unix.CAP_N
 //   - pasta spawning a command: new user (mapping 0 to our ids, setgroups
 //     denied), mount, IPC and UTS namespaces; root has switched to nobody
 //     in this process first, so the user namespace belongs to nobody.
-//   - pasta attaching: the namespaces stay; joining a user namespace goes
-//     through the entry stub; root switching to nobody keeps the namespace
-//     capabilities as ambient ones.
+//   - pasta attaching: the user namespace stays, or is joined through the
+//     entry stub (which also unshares mount, UTS and IPC namespaces); root
+//     switching to nobody keeps the namespace capabilities as ambient ones.
+//
+// Every engine also gets the namespaces of its sandbox (isolationFlags),
+// except a PID namespace where the user namespace is joined: only the
+// entry stub could create it, and the runtime could then start no thread.
 func plan(c *conf.Config, files Files) (*enginePlan, error) {
 	p := &enginePlan{}
 	var extra []*os.File
@@ -379,23 +462,30 @@ func plan(c *conf.Config, files Files) (*enginePlan, error) {
 				return nil, fmt.Errorf("Couldn't set dumpable: %s", errno.Text(err))
 			}
 		}
-		sys.Cloneflags = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
+		sys.Cloneflags = unix.CLONE_NEWUSER | isolationFlags(c)
 		sys.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: c.UID, Size: 1}}
 		sys.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: c.GID, Size: 1}}
 		sys.GidMappingsEnableSetgroups = false
-	case c.Mode == conf.ModePasta && switching:
-		sys.Credential = &syscall.Credential{Uid: uint32(c.UID), Gid: uint32(c.GID), Groups: []uint32{}}
-		sys.AmbientCaps = namespaceCaps
-	case c.Mode != conf.ModePasta:
+	case c.Mode == conf.ModePasta && files.Userns != nil:
+		// The entry stub joins the user namespace and unshares the
+		// sandbox's namespaces in it.
+	case c.Mode == conf.ModePasta:
+		sys.Cloneflags = isolationFlags(c)
+		if switching {
+			sys.Credential = &syscall.Credential{Uid: uint32(c.UID), Gid: uint32(c.GID), Groups: []uint32{}}
+			sys.AmbientCaps = namespaceCaps
+		}
+	default:
 		// passt runs in a new user namespace of its own, unmapped: it
 		// needs no identity there. Credentials change first, here.
 		if err := switchCredentials(c); err != nil {
 			return nil, err
 		}
-		sys.Cloneflags = unix.CLONE_NEWUSER
+		sys.Cloneflags = unix.CLONE_NEWUSER | isolationFlags(c)
+		sys.AmbientCaps = sandboxCaps
 	}
 	p.cmd = cmd
-	p.state = engineState{Config: c, SocketPath: files.SocketPath, StartTime: log.StartTime()}
+	p.state = engineState{Config: c, SocketPath: files.SocketPath, StartTime: log.StartTime(), OwnMountNS: true}
 	return p, nil
 }
 
@@ -504,6 +594,9 @@ type engineState struct {
 	Config     *conf.Config
 	SocketPath string
 	StartTime  int64
+	// OwnMountNS: the engine runs in a mount namespace of its own, where
+	// the sandbox may replace the root.
+	OwnMountNS bool
 }
 
 // IsEngine reports whether this process is a re-executed engine. The
@@ -524,8 +617,14 @@ func finishJoin(fds map[string]int) {
 		return
 	}
 	if os.Args[0] == NewUserMarker {
-		// The stub created the namespace; only argv[0] is left to
-		// restore.
+		// The stub created the namespaces; only argv[0] is left to
+		// restore. We are nobody in the new user namespace (it has no
+		// mapping), so executing drops every capability: keep the
+		// sandbox's.
+		if err := raiseAmbient(sandboxCaps); err != nil {
+			fmt.Fprintf(os.Stderr, "Couldn't keep capabilities for the sandbox: %s\n", errno.Text(err))
+			os.Exit(1)
+		}
 		reexec()
 	}
 	var self, target unix.Stat_t
@@ -619,12 +718,20 @@ func RunEngine(newBackend NewBackend) {
 	}
 	log.ConfigDone()
 	HandleSignals()
+	// Before anything spawns a command, which must not inherit them.
+	action, probe, err := sandbox.Debug()
+	if err != nil {
+		log.Die("%s", err)
+	}
 
 	b, err := newBackend(c, files)
 	if err != nil {
 		log.Die("%s", err)
 	}
 	if err := b.Setup(); err != nil {
+		log.Die("%s", err)
+	}
+	if err := sandbox.Enter(sandboxSpec(c, state.OwnMountNS, action, probe)); err != nil {
 		log.Die("%s", err)
 	}
 
@@ -640,11 +747,10 @@ func RunEngine(newBackend NewBackend) {
 		log.Die("%s", err)
 	}
 	if !c.Foreground {
+		// The launcher gave a daemon /dev/null as stdout (see plan):
+		// the sandbox has no /dev to open it from.
 		log.SetStderr(false)
-		if devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0); err == nil {
-			_ = unix.Dup3(int(devnull.Fd()), 2, 0)
-			devnull.Close()
-		}
+		_ = unix.Dup3(1, 2, 0)
 	}
 	log.Exit(b.Run())
 }

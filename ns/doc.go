@@ -28,5 +28,8 @@
 // podman's $XDG_RUNTIME_DIR/netns/...) is watched with inotify on its
 // directory for the file's deletion; a /proc/PID/ns/net path is polled every
 // second, since procfs sends no inotify events, and counts as gone when it
-// can no longer be opened (EACCES excepted).
+// can no longer be opened (EACCES excepted). Both work in the sandbox, which
+// takes the file system away: the inotify watch is set up before, and the
+// poll opens the entry relative to a descriptor of its directory, opened
+// before too.
 package ns

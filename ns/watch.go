@@ -31,7 +31,13 @@ func WatchGone(path string, gone chan<- string) error {
 	}
 	switch st.Type {
 	case unix.PROC_SUPER_MAGIC, unix.SYSFS_MAGIC, unix.DEVPTS_SUPER_MAGIC:
-		go poll(path, gone)
+		// The engine loses its file system to the sandbox: keep the
+		// directory open and look the entry up relative to it.
+		dirfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("Failed to open %s: %s", dir, errno.Text(err))
+		}
+		go poll(dirfd, base, path, gone)
 		return nil
 	}
 
@@ -70,12 +76,13 @@ func WatchGone(path string, gone chan<- string) error {
 	return nil
 }
 
-// poll re-opens path every PollInterval until that fails with anything but
-// EACCES.
-func poll(path string, gone chan<- string) {
+// poll re-opens base in the directory open at dirfd every PollInterval
+// until that fails with anything but EACCES, then reports path gone.
+func poll(dirfd int, base, path string, gone chan<- string) {
+	defer unix.Close(dirfd)
 	for {
 		time.Sleep(PollInterval)
-		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		fd, err := unix.Openat(dirfd, base, unix.O_PATH|unix.O_CLOEXEC, 0)
 		if err == nil {
 			unix.Close(fd)
 			continue

@@ -84,6 +84,13 @@ func asUser(t *testing.T, name string, args ...string) *exec.Cmd {
 		"USER=" + testUserName,
 		"SHELL=/bin/sh",
 	}
+	// The sandbox's debug switches (package seccomp), so that the whole
+	// suite can run in trap or log mode.
+	for _, name := range []string{"PASST_GO_SECCOMP", "PASST_GO_SECCOMP_PROBE"} {
+		if v, ok := os.LookupEnv(name); ok {
+			cmd.Env = append(cmd.Env, name+"="+v)
+		}
+	}
 	cmd.Dir = "/"
 	return cmd
 }

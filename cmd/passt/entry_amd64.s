@@ -7,8 +7,9 @@
 // only moment a process may join an existing user namespace. If argv[0] is
 // exactly "@pjoinus", it joins the user namespace open at descriptor 3 and
 // unshares mount, UTS and IPC namespaces (then owned by that user namespace);
-// if argv[0] is exactly "@pnewusr", it moves into a new user namespace
-// (passt in the foreground, which is not re-executed as a child);
+// if argv[0] is exactly "@pnewusr", it moves into a new user namespace,
+// with new mount, UTS and IPC namespaces owned by it for the sandbox (passt
+// in the foreground, which is not re-executed as a child);
 // otherwise, and after that, it continues into the Go runtime's own entry.
 // Failure exits before anything else runs: a failed setns with status 64
 // plus its errno, a failed unshare with status 255 (see package lifecycle,
@@ -43,8 +44,8 @@ TEXT ·pastaEntry(SB),NOSPLIT|NOFRAME,$0
 	MOVQ	$255, DI
 	SYSCALL
 newuser:
-	MOVQ	$272, AX		// unshare(CLONE_NEWUSER)
-	MOVQ	$0x10000000, DI
+	MOVQ	$272, AX		// unshare(CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWUTS|CLONE_NEWIPC)
+	MOVQ	$0x1C020000, DI
 	SYSCALL
 	CMPQ	AX, $0
 	JEQ	start
