@@ -185,24 +185,26 @@ func inProcess(c *conf.Config, files Files, pid *os.File, newBackend NewBackend)
 		log.Die("%s", err)
 	}
 	// Not re-executed: still in the caller's mount namespace.
-	if err := sandbox.Enter(sandboxSpec(c, false, action, probe)); err != nil {
+	if err := sandbox.Enter(sandboxSpec(c, false, action)); err != nil {
 		log.Die("%s", err)
 	}
 	if err := writePID(pid, os.Getpid()); err != nil {
 		log.Die("%s", err)
+	}
+	if probe {
+		sandbox.Probe()
 	}
 	log.Exit(b.Run())
 }
 
 // sandboxSpec is how the engine isolates itself for c; ownMountNS tells
 // whether it has a mount namespace of its own.
-func sandboxSpec(c *conf.Config, ownMountNS bool, action seccomp.Action, probe bool) sandbox.Spec {
+func sandboxSpec(c *conf.Config, ownMountNS bool, action seccomp.Action) sandbox.Spec {
 	spec := sandbox.Spec{
 		Mode:           seccomp.Passt,
 		OwnMountNS:     ownMountNS,
 		ChrootFallback: c.ChrootFallback,
 		Action:         action,
-		Probe:          probe,
 	}
 	if c.Mode == conf.ModePasta {
 		// As upstream: binding low ports in the namespace (-T, splice,
@@ -577,9 +579,8 @@ func foreground(p *enginePlan, pid *os.File) {
 	if ee, ok := err.(*exec.ExitError); ok {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			// Die the same way, so that a shell sees the signal.
-			signal.Reset(ws.Signal())
 			log.Close()
-			_ = unix.Kill(os.Getpid(), ws.Signal())
+			dieBySignal(ws.Signal())
 			log.Exit(128 + int(ws.Signal()))
 		}
 		log.Exit(ee.ExitCode())
@@ -588,6 +589,20 @@ func foreground(p *enginePlan, pid *os.File) {
 }
 
 const readyByte = 'R'
+
+// dieBySignal ends the process by sig, the way the engine ended. The
+// default action is restored in the kernel directly: os/signal cannot
+// reset the signals the runtime treats as crashes (an engine killed by
+// its seccomp filter dies of SIGSYS, which the runtime would turn into a
+// traceback and exit status 2). Like the engine, the launcher dumps no
+// core.
+func dieBySignal(sig syscall.Signal) {
+	signal.Reset(sig)
+	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+	var dfl [4]uint64 // struct sigaction: SIG_DFL, no flags, no restorer, empty mask
+	_, _, _ = unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&dfl[0])), 0, 8, 0, 0)
+	_ = unix.Kill(os.Getpid(), sig)
+}
 
 // engineState is what the launcher sends the engine.
 type engineState struct {
@@ -731,7 +746,7 @@ func RunEngine(newBackend NewBackend) {
 	if err := b.Setup(); err != nil {
 		log.Die("%s", err)
 	}
-	if err := sandbox.Enter(sandboxSpec(c, state.OwnMountNS, action, probe)); err != nil {
+	if err := sandbox.Enter(sandboxSpec(c, state.OwnMountNS, action)); err != nil {
 		log.Die("%s", err)
 	}
 
@@ -751,6 +766,9 @@ func RunEngine(newBackend NewBackend) {
 		// the sandbox has no /dev to open it from.
 		log.SetStderr(false)
 		_ = unix.Dup3(1, 2, 0)
+	}
+	if probe {
+		sandbox.Probe()
 	}
 	log.Exit(b.Run())
 }

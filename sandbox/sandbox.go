@@ -42,9 +42,10 @@
 // action. With "trap" and a log file, the runtime's crash report (which
 // includes the SIGSYS traceback) is copied to the log file too, since a
 // daemon's stderr is /dev/null. ProbeEnv, honoured only when DebugEnv is
-// set, makes the engine call getppid(2), which is on no list, once after
-// the filter is on: the test of the filter's default action. Without
-// DebugEnv nothing reaches it.
+// set, makes the engine call getppid(2), which is on no list, once it has
+// reported readiness (Probe, called by package lifecycle): the test of the
+// filter's default action, at the point where a real denied call would
+// happen. Without DebugEnv nothing reaches it.
 package sandbox
 
 import (
@@ -82,8 +83,6 @@ type Spec struct {
 	KeepCaps uint64
 	// Action is the filter's default action (seccomp.Kill normally).
 	Action seccomp.Action
-	// Probe: attempt a call outside the list once, after loading.
-	Probe bool
 }
 
 // Debug reads and removes the debug variables from the environment, so that
@@ -146,9 +145,6 @@ func Enter(spec Spec) error {
 	}
 	log.Debugf("Sandbox: empty root, capabilities dropped, seccomp %s list (%d calls) on all threads",
 		spec.Mode, len(seccomp.List(spec.Mode)))
-	if spec.Probe {
-		probe()
-	}
 	return nil
 }
 
@@ -243,10 +239,11 @@ func dropCapabilities(keep uint64) error {
 	return nil
 }
 
-// probe calls getppid(2), which no list allows: with the trap action the
-// runtime reports SIGSYS and exits, with errno it fails with EPERM and the
-// engine carries on, with log it succeeds and the kernel logs it.
-func probe() {
+// Probe calls getppid(2), which no list allows: with the default action
+// the process dies of SIGSYS, with trap the runtime reports SIGSYS and
+// exits, with errno the call fails with EPERM and the engine carries on,
+// with log it succeeds and the kernel logs it. Only for tests (ProbeEnv).
+func Probe() {
 	r, _, e := syscall.RawSyscall(unix.SYS_GETPPID, 0, 0, 0)
 	if e != 0 {
 		log.Warnf("seccomp probe: getppid() failed: %s", errno.Text(e))

@@ -180,10 +180,11 @@ func runChild(role string) error {
 	case "enter":
 		log.Init("pasta")
 		log.SetStderr(true)
-		spec := Spec{Mode: seccomp.Pasta, OwnMountNS: true, KeepCaps: keep, Action: seccomp.Errno, Probe: true}
+		spec := Spec{Mode: seccomp.Pasta, OwnMountNS: true, KeepCaps: keep, Action: seccomp.Errno}
 		if err := Enter(spec); err != nil {
 			return err
 		}
+		Probe()
 		for tid, fd := range fds {
 			if s, n := statusField(fd, "Seccomp:"), statusField(fd, "NoNewPrivs:"); s != "2" || n != "1" {
 				return fmt.Errorf("thread %s: Seccomp %s NoNewPrivs %s", tid, s, n)

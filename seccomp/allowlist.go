@@ -108,6 +108,7 @@ var allowList = []Syscall{
 
 	// Log file rotation (--log-file) and the capture file (--pcap).
 	{Name: "pread64", Modes: both, Why: "runtime: sysmon re-reads cgroup CPU limits; log rotation; pasta's auto scan of /proc tables"},
+	{Name: "fstat", Modes: both, Why: "log rotation reads the file's new size after collapsing its start"},
 	{Name: "pwrite64", Modes: both, Why: "log rotation rewrites the kept lines at the start of the file"},
 	{Name: "fallocate", Modes: both, Why: "log rotation cuts the oldest lines (FALLOC_FL_COLLAPSE_RANGE)"},
 	{Name: "ftruncate", Modes: both, Why: "log rotation shortens the file after moving lines"},
