@@ -38,6 +38,15 @@
 // package main joins; the engine then re-executes itself once more with the
 // caller's argv[0], keeping its namespaces.
 //
+// The engine isolates itself (package sandbox) after its setup and before
+// it reports readiness, so that a launcher that returned, or a command that
+// started, means a sandboxed engine. The namespaces the sandbox needs come
+// with the engine's process: the launcher starts it with new mount, IPC and
+// UTS namespaces, and a new PID namespace for a daemon (isolationFlags); an
+// engine that is not root in its user namespace gets the capabilities of
+// the sandbox's steps as ambient ones (sandboxCaps), since execve would drop
+// them otherwise.
+//
 // SIGTERM and SIGQUIT end the engine with status 0, and SIGPIPE is ignored
 // (libvirt closes its end of our stderr early).
 package lifecycle
