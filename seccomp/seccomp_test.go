@@ -272,3 +272,21 @@ func runChild(role string) {
 	}
 	fmt.Println("survived")
 }
+
+// FuzzField: any status text, well formed or not, gives a value without
+// crashing, and a well-formed line is found.
+func FuzzField(f *testing.F) {
+	f.Add([]byte("Name:\tpasta\nSeccomp:\t2\n"), "Seccomp:")
+	f.Add([]byte("Seccomp:"), "Seccomp:")
+	f.Add([]byte("\n\n\x00Seccomp:\t\t 2 \r\n"), "Seccomp:")
+	f.Fuzz(func(t *testing.T, status []byte, key string) {
+		v := field(status, key)
+		if strings.ContainsRune(key, '\n') || key == "" {
+			return
+		}
+		line := append([]byte(key+"\t7\n"), status...)
+		if got := field(line, key); got != "7" {
+			t.Errorf("field(%q, %q) = %q, want 7 (and %q without the line)", line, key, got, v)
+		}
+	})
+}

@@ -397,6 +397,10 @@ func TestPastaAttachPID(t *testing.T) {
 	if cl, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); !bytes.HasPrefix(cl, []byte(pastaBin(t)+"\x00")) {
 		t.Errorf("engine command line %q", cl)
 	}
+	// Sandboxed like any engine, but without a PID namespace: only the
+	// entry stub could create one, and the runtime could then start no
+	// thread.
+	checkSandboxed(t, pid, netBindService, false)
 
 	_ = holder.Process.Kill()
 	_ = holder.Wait()
