@@ -331,7 +331,14 @@ func (d *Device) disconnect() error {
 
 // poll is poll(2) on a slice the caller keeps on its stack.
 func poll(fds []unix.PollFd, ms int) (int, error) {
-	r, _, e := unix.Syscall(unix.SYS_POLL, uintptr(unsafe.Pointer(&fds[0])), uintptr(len(fds)), uintptr(ms))
+	// ppoll, which every architecture has (arm64 has no poll).
+	var ts *unix.Timespec
+	var t unix.Timespec
+	if ms >= 0 {
+		t = unix.NsecToTimespec(int64(ms) * 1e6)
+		ts = &t
+	}
+	r, _, e := unix.Syscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), uintptr(len(fds)), uintptr(unsafe.Pointer(ts)), 0, 0, 0)
 	if e != 0 {
 		return 0, e
 	}
