@@ -84,7 +84,7 @@ var allowList = []Syscall{
 	{Name: "writev", Modes: both, Why: "frames to the tap (virtio-net header + frame) and the stream socket, pcap records"},
 	{Name: "close", Modes: both, Why: "sockets of ended connections, listeners auto forwarding drops, the status pipe"},
 	{Name: "dup3", Modes: both, Why: "a daemon points its stderr at /dev/null once it has reported readiness"},
-	{Name: "poll", Alt: "ppoll", Modes: both, Why: "waits for the guest link to become writable when its queue is full (not in the suite)"},
+	{Name: "ppoll", Modes: both, Why: "waits for passt's stream socket to become writable when its queue is full (x/sys/unix.Poll is ppoll)"},
 	{Name: "timerfd_settime", Modes: both, Why: "arms the loop's timers (TCP, router advertisements, auto scan)"},
 
 	// Sockets: TCP, ICMP echo (ping sockets), UDP (being added).

@@ -153,8 +153,10 @@ func TestTCPGuestToHost(t *testing.T) {
 func TestTCPPasstGuest(t *testing.T) {
 	requireCommands(t, "socat")
 	ns := netns(t)
-	sock, _, _ := startPasst(t, "-4", "-a", "10.0.2.15", "-n", "24", "-g", "10.0.2.2")
-	startShim(t, ns, sock)
+	requireCommands(t, "iperf3")
+	fwdPort := lowPort(t)
+	sock, _, passt := startPasst(t, "-4", "-a", "10.0.2.15", "-n", "24", "-g", "10.0.2.2", "-t", fmt.Sprint(fwdPort))
+	shim := startShim(t, ns, sock)
 	for _, c := range [][]string{
 		{"ip", "link", "set", "tap0", "up"},
 		{"ip", "addr", "add", "10.0.2.15/24", "dev", "tap0"},
@@ -172,6 +174,32 @@ func TestTCPPasstGuest(t *testing.T) {
 	}
 	if !bytes.Equal(out, data) {
 		t.Errorf("download through passt: %d of %d bytes, or corrupted", len(out), len(data))
+	}
+
+	// A guest that stops reading for a while fills passt's socket: the
+	// engine waits for it to drain (under its seccomp filter) and the
+	// transfer goes on.
+	srv := exec.Command("ip", "netns", "exec", ns, "iperf3", "-s", "-1", "-p", fmt.Sprint(fwdPort))
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Process.Kill()
+	waitListening(t, ns, fwdPort)
+	cl := exec.Command("iperf3", "-c", "127.0.0.1", "-p", fmt.Sprint(fwdPort), "-t", "3")
+	var clOut bytes.Buffer
+	cl.Stdout, cl.Stderr = &clOut, &clOut
+	if err := cl.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	shim.Process.Signal(syscall.SIGSTOP)
+	time.Sleep(time.Second)
+	shim.Process.Signal(syscall.SIGCONT)
+	if err := cl.Wait(); err != nil {
+		t.Errorf("iperf3 into a guest that paused: %v: %s", err, clOut.String())
+	}
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", passt.Process.Pid)); err != nil || strings.Contains(string(st), ") Z ") {
+		t.Fatalf("passt is gone (%v): %s", err, st)
 	}
 }
 
