@@ -61,6 +61,23 @@ func (e *Engine) EnableAutoScan(t *ns.Thread, inbound, outbound []fwd.Rule) erro
 	if len(a.rules) == 0 {
 		return nil
 	}
+	// Listeners of explicit rules are ours too: a -t port must not be
+	// mirrored back into the namespace by -T auto, nor a -T port onto
+	// the host by -t auto.
+	for _, r := range inbound {
+		if !r.Scan && r.Proto == fwd.TCP {
+			for p := int(r.First); p <= int(r.Last); p++ {
+				a.ourHost.Set(uint16(p))
+			}
+		}
+	}
+	for _, r := range outbound {
+		if !r.Scan && r.Proto == fwd.TCP {
+			for p := int(r.First); p <= int(r.Last); p++ {
+				a.ourNS.Set(uint16(p))
+			}
+		}
+	}
 	var err error
 	t.Do(func() {
 		a.nsDir, err = unix.Open("/proc/thread-self/net", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)

@@ -103,3 +103,31 @@ func TestTCPForwardInterface(t *testing.T) {
 		})
 	}
 }
+
+// TestTCPAutoSkipsExplicitListeners: the host-side listener of an explicit
+// -t rule is pasta's own, so -T auto does not mirror it back into the
+// namespace (and the namespace's -T listener is not mirrored out by -t
+// auto).
+func TestTCPAutoSkipsExplicitListeners(t *testing.T) {
+	requireCommands(t, "ss")
+	testUser(t)
+	in, out := lowPort(t), lowPort(t)
+	script := "sleep 2.5; ss -Hltn"
+	ns, err := exec.Command(pastaBin(t), "--config-net", "-t", fmt.Sprint(in), "--", "sh", "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("pasta: %v: %s", err, ns)
+	}
+	if strings.Contains(string(ns), fmt.Sprintf(":%d ", in)) {
+		t.Errorf("-t %d was mirrored into the namespace by -T auto:\n%s", in, ns)
+	}
+	cmd := exec.Command(pastaBin(t), "--config-net", "-t", "auto", "-T", fmt.Sprint(out), "--", "sleep", "3")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	host, _ := exec.Command("ss", "-Hltn", fmt.Sprintf("sport = :%d", out)).Output()
+	cmd.Wait()
+	if strings.Contains(string(host), "LISTEN") {
+		t.Errorf("-T %d was mirrored onto the host by -t auto:\n%s", out, host)
+	}
+}
