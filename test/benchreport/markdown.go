@@ -146,7 +146,8 @@ func (r *Results) WriteMarkdown(w io.Writer, chartTCP, chartUDP string) error {
 		p("One transaction at a time, 1-byte request and response (benchrr, like neper's tcp_rr, udp_rr and tcp_crr); ")
 		p("the namespace's client talks to a server on the host's loopback, at MTU 65520; ")
 		p("the client runs on CPU 0, the server on CPU 1, the tool wherever the scheduler puts it. ")
-		p("Overhead is the median minus the loopback's.\n\n")
+		p("Overhead is the median minus the loopback's. It can come out negative: in a VM a CPU kept busy by the tool ")
+		p("wakes up faster than an idle one, so a path through a tool is not always slower than the bare loopback.\n\n")
 		p("| kind | path | passt-go | Debian passt | slirp4netns | loopback | overhead passt-go | overhead Debian | overhead ratio |\n")
 		p("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 		for _, row := range latencyRows {
@@ -284,8 +285,10 @@ func fmtOpt(v float64) string {
 	return FormatValue(v)
 }
 
+// ratioOpt is a/b for two overheads; "–" unless both are positive (a
+// path can come out faster than the loopback: see WriteMarkdown).
 func ratioOpt(a, b float64) string {
-	if math.IsNaN(a) || math.IsNaN(b) || b <= 0 {
+	if math.IsNaN(a) || math.IsNaN(b) || a <= 0 || b <= 0 {
 		return "–"
 	}
 	return fmt.Sprintf("%.2f", a/b)

@@ -140,8 +140,22 @@ func TestTargets(t *testing.T) {
 		t.Errorf("splice detail %q", d)
 	}
 
-	// Ours missing where the reference has a figure is a miss, not a pass.
+	// Faster than the loopback: met, and no ratio of overheads printed.
 	r := sample()
+	r.Latency[1].US = series(15, 16, 14)
+	for _, tg := range r.Targets() {
+		if strings.HasPrefix(tg.Name, "request-response") && (tg.Status != "met" || !strings.Contains(tg.Detail, "no slower than the loopback")) {
+			t.Errorf("below the loopback: %+v", tg)
+		}
+	}
+	var b bytes.Buffer
+	r.WriteMarkdown(&b, "", "")
+	if !strings.Contains(b.String(), "| -5.00 | 80.0 | – |") {
+		t.Errorf("negative overhead row:\n%s", b.String())
+	}
+
+	// Ours missing where the reference has a figure is a miss, not a pass.
+	r = sample()
 	r.Throughput[1].Gbps = Series{Error: "stalled"}
 	for _, tg := range r.Targets() {
 		if strings.HasPrefix(tg.Name, "pasta tap TCP ≥ Debian") && (tg.Status != "**not met**" || !strings.Contains(tg.Detail, "stalled")) {
