@@ -32,6 +32,9 @@ type env struct {
 	daemonPID int         // a daemon (pasta) to end by PID
 	memPID    int         // the tool's process, for memory figures
 	procs     []*exec.Cmd // what we started and must end (shim, slirp4netns, passt)
+	toolCmd   *exec.Cmd   // the tool, when it is our child (slirp4netns, passt)
+	toolLog   *logBuffer  // its output
+	dead      string      // how the tool died, once it has
 	dir       string      // PID files, sockets; removed at the end
 
 	gateway    string // where the guest reaches the host's loopback through the tap
@@ -75,6 +78,22 @@ func (e *env) close() {
 	if e.dir != "" {
 		os.RemoveAll(e.dir)
 	}
+}
+
+// toolGone says how the tool died, or "" while it runs. After a failed
+// run this tells a tool that crashed (or was killed by its seccomp filter)
+// from a run that failed on its own.
+func (e *env) toolGone() string {
+	if e.dead != "" || e.memPID == 0 || !procGone(e.memPID) {
+		return e.dead
+	}
+	if e.toolCmd != nil {
+		waitTimeout(e.toolCmd, time.Second)
+		e.dead = fmt.Sprintf("%s exited (%v)%s", e, e.toolCmd.ProcessState, lastLine(e.toolLog.String()))
+	} else {
+		e.dead = fmt.Sprintf("%s (PID %d) exited", e, e.memPID)
+	}
+	return e.dead
 }
 
 // ports picks the env's ports, distinct from every other env's.
@@ -219,8 +238,9 @@ func (b *bench) setupSlirp(ctx context.Context, e *env) error {
 	cmd := command(ctx, b.user, b.cfg.slirp, "--configure", fmt.Sprintf("--mtu=%d", e.mtu), "--ready-fd=3",
 		"--api-socket="+api, strconv.Itoa(e.holder.Process.Pid), "tap0")
 	cmd.ExtraFiles = []*os.File{w}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	stderr := &logBuffer{}
+	cmd.Stderr = stderr
+	e.toolCmd, e.toolLog = cmd, stderr
 	if err := cmd.Start(); err != nil {
 		w.Close()
 		return fmt.Errorf("slirp4netns: %w", err)
@@ -314,8 +334,9 @@ func (b *bench) setupPasst(ctx context.Context, e *env, bin string) error {
 	cmd := command(ctx, b.user, bin, "-f", "-q", "-s", sock, "-4", "-a", shimGuestAddr, "-n", "24", "-g", shimGateway,
 		"-m", strconv.Itoa(e.mtu), "-t", strconv.Itoa(e.fwdPort), "-u", "none")
 	cmd.Args[0] = "passt"
-	var stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	stderr := &logBuffer{}
+	cmd.Stdout, cmd.Stderr = stderr, stderr
+	e.toolCmd, e.toolLog = cmd, stderr
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("passt: %w", err)
 	}
@@ -376,8 +397,8 @@ func (e *env) startShim(ctx context.Context, shim, sock string) error {
 	if err != nil {
 		return err
 	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	stderr := &logBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("shim: %w", err)
 	}

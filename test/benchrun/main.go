@@ -31,9 +31,11 @@
 // A phase starts the envs it needs, then takes run 1 of every figure, run 2
 // of every figure, and so on: the tools are interleaved, so that a busy
 // moment on a shared machine hits them alike rather than one tool's every
-// run. A figure whose env could not start, or whose run failed, stops
-// there and is reported "n/a" with the reason (our pasta refuses UDP
-// forwarding rules for now: its UDP figures read n/a until UDP lands). For
+// run. A figure without a single good run is reported "n/a" with the
+// reason: an env that could not start (our pasta refuses UDP forwarding
+// rules for now: its UDP figures read n/a until UDP lands), a tool that
+// died (its exit status is kept), or runs that failed. Failed runs of a
+// figure that has good ones are counted in a footnote. For
 // tap and splice runs the interface counters of the guest's namespace show
 // whether the bytes really took that path; a doubt is a warning in the
 // report. Phases: TCP at MTU 65520 (with the latency and memory figures),

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -23,7 +24,9 @@ type figure struct {
 	run    func(ctx context.Context, e *env) (value float64, warning string, err error)
 	emit   func(benchreport.Series) // files the finished series in the results
 	series benchreport.Series
-	done   bool
+	// firstErr is why the first failed run failed; a figure takes every
+	// run, unless its tool has died (see env.toolGone).
+	firstErr string
 }
 
 var (
@@ -189,7 +192,9 @@ func (b *bench) newEnv(ctx context.Context, key envKey, mtu int, udp bool) *env 
 }
 
 // phase sets up the envs its figures need, takes the runs interleaved
-// (run 1 of every figure, then run 2, ...), and files the series.
+// (run 1 of every figure, then run 2, ...), and files the series. A failed
+// run does not end its figure (a flaky tool shows as "1 of 3 runs
+// failed"), a dead tool or an env that could not start does.
 func (b *bench) phase(ctx context.Context, title string, all []*figure, mtu int, udp, memory bool) {
 	var figs []*figure
 	for _, f := range all {
@@ -227,13 +232,11 @@ func (b *bench) phase(ctx context.Context, title string, all []*figure, mtu int,
 	}
 	for run := 1; run <= b.cfg.runs; run++ {
 		for _, f := range figs {
-			if f.done {
-				continue
-			}
 			e := envs[f.key]
 			if e.err != nil {
-				f.series.Error = describeErr(e.err)
-				f.done = true
+				if f.firstErr == "" {
+					f.firstErr = describeErr(e.err)
+				}
 				continue
 			}
 			v, warning, err := f.run(ctx, e)
@@ -241,12 +244,15 @@ func (b *bench) phase(ctx context.Context, title string, all []*figure, mtu int,
 				return
 			}
 			if err != nil {
-				f.series.Error = describeErr(err)
-				if len(f.series.Values) > 0 {
-					f.series.Error = fmt.Sprintf("run %d of %d failed: %s", run, b.cfg.runs, f.series.Error)
+				if dead := e.toolGone(); dead != "" {
+					// Later runs through this env fail at once, saying why.
+					err = fmt.Errorf("%w; %s", err, dead)
+					e.err = errors.New(dead)
 				}
-				f.done = true
-				fmt.Fprintf(os.Stderr, "   %-44s run %d: failed: %s\n", f.name, run, f.series.Error)
+				if f.firstErr == "" {
+					f.firstErr = describeErr(err)
+				}
+				fmt.Fprintf(os.Stderr, "   %-44s run %d: failed: %s\n", f.name, run, describeErr(err))
 				continue
 			}
 			f.series.Values = append(f.series.Values, v)
@@ -257,6 +263,12 @@ func (b *bench) phase(ctx context.Context, title string, all []*figure, mtu int,
 		}
 	}
 	for _, f := range figs {
+		if failed := b.cfg.runs - len(f.series.Values); failed > 0 {
+			f.series.Error = f.firstErr
+			if len(f.series.Values) > 0 {
+				f.series.Error = fmt.Sprintf("%d of %d runs failed, the first: %s", failed, b.cfg.runs, f.firstErr)
+			}
+		}
 		report(f.name, f.unit, f.series)
 		f.emit(f.series)
 	}

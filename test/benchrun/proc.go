@@ -14,9 +14,36 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
+
+// logBuffer keeps the last output of a process, and can be read while the
+// process writes to it.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+const logKeep = 64 << 10
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.buf.Len()+len(p) > 2*logKeep {
+		tail := append([]byte(nil), l.buf.Bytes()[max(0, l.buf.Len()-logKeep):]...)
+		l.buf.Reset()
+		l.buf.Write(tail)
+	}
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
 
 // account is the unprivileged user the tools run as, as podman and
 // rootlesskit run them (Debian's 2023 pasta also needs that).
