@@ -281,11 +281,13 @@ func (b *bench) phase(ctx context.Context, title string, all []*figure, mtu int,
 func (b *bench) readMemory(order []envKey, envs map[envKey]*env, kind, field string) {
 	for _, k := range order {
 		e := envs[k]
-		if e.err != nil || e.memPID == 0 {
-			continue
+		if e.memPID == 0 || (e.err != nil && e.dead == "") {
+			continue // not started
 		}
 		var s benchreport.Series
-		if mib, err := treeMemoryMiB(e.memPID, field); err != nil {
+		if e.dead != "" {
+			s.Error = e.dead
+		} else if mib, err := treeMemoryMiB(e.memPID, field); err != nil {
 			s.Error = describeErr(err)
 		} else {
 			s.Values = []float64{mib}
