@@ -4,7 +4,8 @@
 # make bench: this project's passt and pasta against Debian's passt package
 # (upstream), slirp4netns and the host's loopback, in one run. It installs
 # what it needs (as root, with apt-get), builds the helpers (test/benchrun,
-# test/benchrr, test/shim) and runs test/benchrun, which measures and
+# test/benchrr, test/shim) into a temporary directory with the passt
+# binary, and runs test/benchrun, which measures and
 # writes bench.json, bench.md and the charts bench-tcp.svg and
 # bench-udp.svg. See test/benchrun's package comment for what is measured
 # and how.
@@ -59,14 +60,19 @@ if [ -z "${BENCH_OUT:-}" ]; then
 	fi
 fi
 export BENCH_OUT
-mkdir -p build/bench "$BENCH_OUT"
+mkdir -p "$BENCH_OUT"
 
+# The unprivileged user runs the binaries: copy them where it can, whatever
+# the permissions on the way to this checkout.
+bin=$(mktemp -d /tmp/passt-bench-bin.XXXXXX)
+trap 'rm -rf "$bin"' EXIT
+chmod 0755 "$bin"
 export CGO_ENABLED=0
 for tool in benchrun benchrr shim; do
-	go build -o "build/bench/$tool" "./test/$tool"
+	go build -o "$bin/$tool" "./test/$tool"
 done
-# The unprivileged user runs the binaries from here.
-chmod 0755 build build/bench
+cp passt "$bin/passt"
+ln -f "$bin/passt" "$bin/pasta"
 
-exec build/bench/benchrun -pasta ./pasta -passt ./passt \
-	-shim build/bench/shim -benchrr build/bench/benchrr -user "$user"
+"$bin/benchrun" -pasta "$bin/pasta" -passt "$bin/passt" \
+	-shim "$bin/shim" -benchrr "$bin/benchrr" -user "$user"

@@ -110,8 +110,8 @@ func main() {
 	flag.StringVar(&cfg.upstreamPasta, "upstream-pasta", "/usr/bin/pasta", "Debian's pasta")
 	flag.StringVar(&cfg.upstreamPasst, "upstream-passt", "/usr/bin/passt", "Debian's passt")
 	flag.StringVar(&cfg.slirp, "slirp4netns", "/usr/bin/slirp4netns", "slirp4netns")
-	flag.StringVar(&cfg.shim, "shim", "build/bench/shim", "the guest shim (test/shim)")
-	flag.StringVar(&cfg.benchrr, "benchrr", "build/bench/benchrr", "the request-response tool (test/benchrr)")
+	flag.StringVar(&cfg.shim, "shim", "", "the guest shim, built from test/shim (required)")
+	flag.StringVar(&cfg.benchrr, "benchrr", "", "the request-response tool, built from test/benchrr (required)")
 	flag.StringVar(&cfg.user, "user", "passt-test", "unprivileged user the tools run as")
 	flag.StringVar(&cfg.out, "out", envString("BENCH_OUT", "docs"), "directory for bench.json, bench.md and the charts (BENCH_OUT)")
 	flag.IntVar(&cfg.runs, "runs", envInt("BENCH_RUNS", 3), "runs per figure (BENCH_RUNS)")
@@ -133,6 +133,9 @@ func main() {
 			fatal("%v", err)
 		}
 		return
+	}
+	if cfg.shim == "" || cfg.benchrr == "" {
+		fatal("-shim and -benchrr are required (test/bench.sh builds and passes them)")
 	}
 	if cfg.runs < 1 || cfg.seconds < 1 || cfg.streams < 1 || cfg.rrTime <= 0 || cfg.startupRuns < 1 {
 		fatal("runs, time, streams, rr-time and startup-runs must be positive")
