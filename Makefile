@@ -50,7 +50,11 @@ check: deps all
 deps:
 	./test/install-deps.sh
 
-# Throughput against Debian's passt and the loopback ceiling (not a test).
+# Throughput, latency, startup time and memory against Debian's passt,
+# slirp4netns and the loopback ceiling, as root (not a test; not part of
+# check). Writes docs/bench.md and charts; BENCH_RUNS, BENCH_TIME and the
+# other knobs are described in test/bench.sh. Smoke run:
+# make bench BENCH_TIME=1 BENCH_RUNS=1 (results in build/bench/).
 bench: all
 	./test/bench.sh
 

@@ -1,113 +1,78 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# make bench: iperf3 throughput through pasta, for this project and, in the
-# same run, Debian's passt package (upstream), with the host's loopback as
-# the ceiling. Paths: namespace to host and host to namespace through the
-# tap (at MTU 65520 and 1500), and through the splice bypass (loopback).
-# Each figure is the median of RUNS runs of SECS seconds, in Gbit/s; the
-# spread (slowest and fastest) follows in brackets. Results go to
-# bench-out/results.md. Needs root (for apt-get and a world-usable
-# /dev/net/tun).
+# make bench: this project's passt and pasta against Debian's passt package
+# (upstream), slirp4netns and the host's loopback, in one run. It installs
+# what it needs (as root, with apt-get), builds the helpers (test/benchrun,
+# test/benchrr, test/shim) into a temporary directory with the passt
+# binary, and runs test/benchrun, which measures and
+# writes bench.json, bench.md and the charts bench-tcp.svg and
+# bench-udp.svg. See test/benchrun's package comment for what is measured
+# and how.
+#
+# Knobs (environment or make variables):
+#   BENCH_RUNS=3          runs per figure (median and spread are reported)
+#   BENCH_TIME=2          seconds per iperf3 run
+#   BENCH_RR_TIME=1       seconds per latency run
+#   BENCH_STREAMS=1       iperf3 parallel streams
+#   BENCH_STARTUP_RUNS=20 runs of pasta --config-net -- true
+#   BENCH_ONLY=REGEXP     only the figures whose name matches (see the output)
+#   BENCH_OUT=DIR         where the results go: docs/ for a full run; a
+#                         shorter run (fewer than 3 runs, or 1-second runs)
+#                         goes to build/bench/ unless BENCH_OUT says otherwise
+# Smoke test: make bench BENCH_TIME=1 BENCH_RUNS=1 (about two minutes).
 set -eu
 
-RUNS=${RUNS:-3}
-SECS=${SECS:-3}
-OUT=bench-out
-mkdir -p "$OUT"
+if [ "$(id -u)" -ne 0 ]; then
+	echo "bench: run as root: it installs packages and runs the tools in namespaces" >&2
+	exit 1
+fi
 
 need=""
-command -v iperf3 >/dev/null || need="$need iperf3"
-[ -x /usr/bin/pasta ] || need="$need passt"
+have() { command -v "$1" >/dev/null 2>&1; }
+have iperf3      || need="$need iperf3"
+{ [ -x /usr/bin/pasta ] && [ -x /usr/bin/passt ]; } || need="$need passt"
+have slirp4netns || need="$need slirp4netns"
+have hyperfine   || need="$need hyperfine"
+have nsenter     || need="$need util-linux"
+have ip          || need="$need iproute2"
+have ping        || need="$need iputils-ping"
+have useradd     || need="$need passwd"
 if [ -n "$need" ]; then
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >/dev/null
+	echo "bench: installing$need" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends $need >/dev/null
 fi
+
+# The tools run unprivileged, as podman and rootlesskit run them: that
+# needs a tun device anyone may open, as on desktop distributions.
 chmod 0666 /dev/net/tun
-# Both implementations run as an unprivileged user, as podman and
-# rootlesskit run them (and as Debian's 2023 pasta needs).
 user=passt-test
 id "$user" >/dev/null 2>&1 || useradd -m -s /bin/sh "$user"
-as_user() { setpriv --reuid="$user" --regid="$user" --clear-groups --reset-env "$@"; }
 
-ours="$(pwd)/pasta"
-upstream=/usr/bin/pasta
-gw=$(ip -4 route show default | awk '{ print $3; exit }')
-hostaddr=$(ip -4 -o addr show scope global | awk '{ split($4, a, "/"); print a[1]; exit }')
-port=5201
+runs=${BENCH_RUNS:-3}
+secs=${BENCH_TIME:-2}
+if [ -z "${BENCH_OUT:-}" ]; then
+	BENCH_OUT=docs
+	if [ "$runs" -lt 3 ] || [ "$secs" -lt 2 ]; then
+		BENCH_OUT=build/bench
+	fi
+fi
+export BENCH_OUT
+mkdir -p "$BENCH_OUT"
 
-# gbps FILE: the receiver's rate from iperf3's JSON output, in Gbit/s.
-gbps() {
-	awk -F: '/"sum_received"/ { s = 1 } s && /"bits_per_second"/ { gsub(/[ ,]/, "", $2); printf "%.2f\n", $2 / 1e9; exit }' "$1"
-}
+# The unprivileged user runs the binaries: copy them where it can, whatever
+# the permissions on the way to this checkout.
+bin=$(mktemp -d /tmp/passt-bench-bin.XXXXXX)
+trap 'rm -rf "$bin"' EXIT
+chmod 0755 "$bin"
+export CGO_ENABLED=0
+for tool in benchrun benchrr shim; do
+	go build -o "$bin/$tool" "./test/$tool"
+done
+cp passt "$bin/passt"
+ln -f "$bin/passt" "$bin/pasta"
 
-# median of the numbers on stdin, with min and max.
-stats() {
-	sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) { print "-"; exit }
-		printf "%.2f [%.2f-%.2f]", v[int((NR + 1) / 2)], v[1], v[NR] }'
-}
-
-# run IMPL PATH MTU: one measurement, printed in Gbit/s.
-run() {
-	impl=$1 path=$2 mtu=$3 f=$(mktemp)
-	case $path in
-	ns-host-tap)
-		iperf3 -s -1 -B 127.0.0.1 -p $port >/dev/null 2>&1 &
-		sleep 0.3
-		as_user "$impl" --config-net -m "$mtu" -t none -u none -T none -U none -- \
-			iperf3 -c "$gw" -p $port -t "$SECS" -J >"$f" 2>/dev/null || true
-		wait ;;
-	host-ns-tap)
-		as_user "$impl" --config-net -m "$mtu" -t $port -u none -T none -U none -- \
-			iperf3 -s -1 -p $port >/dev/null 2>&1 &
-		sleep 1.5
-		iperf3 -c "$hostaddr" -p $port -t "$SECS" -J >"$f" 2>/dev/null || true
-		wait ;;
-	host-ns-splice)
-		as_user "$impl" --config-net -m "$mtu" -t $port -u none -T none -U none -- \
-			iperf3 -s -1 -p $port >/dev/null 2>&1 &
-		sleep 1.5
-		iperf3 -c 127.0.0.1 -p $port -t "$SECS" -J >"$f" 2>/dev/null || true
-		wait ;;
-	ns-host-splice)
-		iperf3 -s -1 -B 127.0.0.1 -p $((port + 1)) >/dev/null 2>&1 &
-		sleep 0.3
-		as_user "$impl" --config-net -m "$mtu" -t none -u none -T $((port + 1)) -U none -- \
-			iperf3 -c 127.0.0.1 -p $((port + 1)) -t "$SECS" -J >"$f" 2>/dev/null || true
-		wait ;;
-	loopback)
-		iperf3 -s -1 -B 127.0.0.1 -p $port >/dev/null 2>&1 &
-		sleep 0.3
-		iperf3 -c 127.0.0.1 -p $port -t "$SECS" -J >"$f" 2>/dev/null || true
-		wait ;;
-	esac
-	gbps "$f"
-	rm -f "$f"
-}
-
-measure() {
-	i=0
-	while [ $i -lt "$RUNS" ]; do run "$@"; i=$((i + 1)); done | stats
-}
-
-{
-	echo "# Throughput, Gbit/s (median [min-max] of $RUNS runs of ${SECS}s)"
-	echo
-	echo "Host loopback ceiling: $(measure "$ours" loopback 0)"
-	echo
-	echo "| path | MTU | passt-go pasta | Debian pasta | ratio |"
-	echo "| --- | --- | --- | --- | --- |"
-	for path in ns-host-tap host-ns-tap; do
-		for mtu in 65520 1500; do
-			a=$(measure "$ours" $path $mtu)
-			b=$(measure "$upstream" $path $mtu)
-			r=$(echo "$a $b" | awk '{ if ($3 + 0 > 0) printf "%.2f", $1 / $3; else print "-" }')
-			echo "| $path | $mtu | $a | $b | $r |"
-		done
-	done
-	for path in host-ns-splice ns-host-splice; do
-		a=$(measure "$ours" $path 65520)
-		b=$(measure "$upstream" $path 65520)
-		r=$(echo "$a $b" | awk '{ if ($3 + 0 > 0) printf "%.2f", $1 / $3; else print "-" }')
-		echo "| $path | - | $a | $b | $r |"
-	done
-} | tee "$OUT/results.md"
+"$bin/benchrun" -pasta "$bin/pasta" -passt "$bin/passt" \
+	-shim "$bin/shim" -benchrr "$bin/benchrr" -user "$user"
