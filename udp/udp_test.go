@@ -581,3 +581,48 @@ func rawFd(t testing.TB, c *net.UDPConn) int {
 	sc.Control(func(f uintptr) { fd = int(f) })
 	return fd
 }
+
+// TestDNSRedirect: a datagram to the --dns-forward address and port 53
+// goes to the --dns-host resolver; the answer, and an ICMP error once the
+// resolver is gone, come from the address the guest asked.
+func TestDNSRedirect(t *testing.T) {
+	resolver := netip.MustParseAddr("127.0.0.99")
+	srv, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(resolver, 53)))
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("binding the test resolver: %v", err)
+		}
+		t.Skipf("binding the test resolver: %v", err)
+	}
+	defer srv.Close()
+	h, out := newTest(t, 16)
+	fwd := netip.MustParseAddr("10.0.2.3")
+	nat := h.nat.(*flow.NAT)
+	nat.V4.DNSMatch, nat.V4.DNSHost = fwd, resolver
+	g, dns := netip.AddrPortFrom(guest4, 45000), netip.AddrPortFrom(fwd, 53)
+	fromGuest(t, h, guestFrame(g, dns, []byte("query")))
+	buf := make([]byte, 100)
+	srv.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, from, err := srv.ReadFromUDPAddrPort(buf)
+	if err != nil || string(buf[:n]) != "query" {
+		t.Fatalf("resolver got %q, %v", buf[:n], err)
+	}
+	srv.WriteToUDPAddrPort([]byte("answer"), from)
+	idx := flowOf(t, h, g, dns)
+	waitReadable(t, int(h.flows[idx].fd[0]), unix.POLLIN)
+	h.Event(h.ref(idx, 0), unix.EPOLLIN)
+	if out.n != 1 {
+		t.Fatalf("%d frames for the answer", out.n)
+	}
+	checkFrame(t, out.frames[0], dns, g, []byte("answer"))
+
+	srv.Close()
+	fromGuest(t, h, guestFrame(g, dns, []byte("again")))
+	waitReadable(t, int(h.flows[idx].fd[0]), 0)
+	out.reset()
+	h.Event(h.ref(idx, 0), unix.EPOLLERR)
+	var d pkt.Decoded
+	if out.n != 1 || pkt.Decode(out.frames[0], &d) != nil || d.L4Proto != pkt.ProtoICMP || d.Src != fwd {
+		t.Fatalf("no ICMP error from %s: %d frames", fwd, out.n)
+	}
+}
