@@ -243,11 +243,16 @@ func testUDPForward(t *testing.T, mode string) {
 }
 
 // TestUDPSpliceOutbound: -U forwards datagrams to the namespace's loopback
-// to the same loopback address on the host, IPv4 and IPv6.
+// to the same loopback address on the host, IPv4 and IPv6, with port
+// translation too.
 func TestUDPSpliceOutbound(t *testing.T) {
 	ns := netns(t)
-	echo, sink := udpPort(t), udpPort(t)
-	attachPasta(t, ns, "-U", fmt.Sprintf("%d,%d", echo, sink), "-t", "none", "-u", "none", "-T", "none")
+	echo, sink, from, to := udpPort(t), udpPort(t), udpPort(t), udpPort(t)
+	attachPasta(t, ns, "-U", fmt.Sprintf("%d,%d,%d:%d", echo, sink, from, to), "-t", "none", "-u", "none", "-T", "none")
+	hostTool(t, "echo", hostPort("127.0.0.1", to))
+	if out, err := inNS(t, ns, udptoolBin, "ping", hostPort("127.0.0.1", from), "100", "3"); err != nil {
+		t.Errorf("namespace port %d -> host port %d: %v: %s", from, to, err, out)
+	}
 	for _, lo := range []string{"127.0.0.1", "::1"} {
 		hostTool(t, "echo", hostPort(lo, echo))
 		out, err := inNS(t, ns, udptoolBin, "ping", hostPort(lo, echo), strconv.Itoa(pingSize), strconv.Itoa(pingCount))
