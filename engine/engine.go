@@ -168,7 +168,9 @@ func New(c *conf.Config, capture *pcap.Writer) (*Engine, error) {
 		e.icmp = h
 	}
 	if !c.NoUDP {
-		h, err := udp.New(l, KindUDP, KindUDPListen, tcpOutput{e}, &e.nat, c.SpliceOnly)
+		h, err := udp.New(l, KindUDP, KindUDPListen, tcpOutput{e}, udp.Config{
+			NAT: &e.nat, SpliceOnly: c.SpliceOnly, IfnameOut4: c.IP4.IfnameOut, IfnameOut6: c.IP6.IfnameOut,
+		})
 		if err != nil {
 			return nil, err
 		}

@@ -51,7 +51,7 @@ func FuzzFromGuest(f *testing.F) {
 			if err != nil {
 				t.Skip(err)
 			}
-			h, err := newHandler(l, 1, 2, &sink{}, contained{testNAT()}, false, 8)
+			h, err := newHandler(l, 1, 2, &sink{}, Config{NAT: contained{testNAT()}}, 8)
 			if err != nil {
 				t.Skip(err)
 			}

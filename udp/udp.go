@@ -77,6 +77,7 @@
 package udp
 
 import (
+	"errors"
 	"net/netip"
 	"os"
 	"strconv"
@@ -187,6 +188,8 @@ type Handler struct {
 	out        Output
 	nat        Translator
 	spliceOnly bool
+	ifnameOut4 string
+	ifnameOut6 string
 
 	table  *flow.Table
 	flows  []udpFlow
@@ -212,18 +215,32 @@ type Handler struct {
 // timerIndex is the reference index of the expiry timer.
 const timerIndex = 1 << 48
 
-// New creates the UDP handler. kind is the loop kind of flow sockets and
-// the timer, listenKind that of listening sockets; nat translates
-// addresses (the engine keeps its *flow.NAT up to date with the guest's
-// addresses). With spliceOnly, datagrams that are not spliced are
-// dropped.
-func New(l *loop.Loop, kind, listenKind loop.Kind, out Output, nat Translator, spliceOnly bool) (*Handler, error) {
-	return newHandler(l, kind, listenKind, out, nat, spliceOnly, MaxFlows)
+// Config is what the handler needs from the configuration.
+type Config struct {
+	// NAT translates addresses; the engine keeps its *flow.NAT up to
+	// date with the guest's addresses.
+	NAT Translator
+	// SpliceOnly: datagrams that are not spliced are dropped
+	// (--splice-only, no guest link).
+	SpliceOnly bool
+	// IfnameOut4 and IfnameOut6 are the interfaces sockets towards
+	// non-loopback peers are bound to (--outbound-if4/6); empty: none.
+	IfnameOut4, IfnameOut6 string
 }
 
-func newHandler(l *loop.Loop, kind, listenKind loop.Kind, out Output, nat Translator, spliceOnly bool, capacity int) (*Handler, error) {
+// New creates the UDP handler. kind is the loop kind of flow sockets and
+// the timer, listenKind that of listening sockets.
+func New(l *loop.Loop, kind, listenKind loop.Kind, out Output, cfg Config) (*Handler, error) {
+	return newHandler(l, kind, listenKind, out, cfg, MaxFlows)
+}
+
+func newHandler(l *loop.Loop, kind, listenKind loop.Kind, out Output, cfg Config, capacity int) (*Handler, error) {
+	if cfg.NAT == nil {
+		return nil, errors.New("udp: no NAT rules")
+	}
 	h := &Handler{
-		loop: l, kind: kind, listenKind: listenKind, out: out, nat: nat, spliceOnly: spliceOnly,
+		loop: l, kind: kind, listenKind: listenKind, out: out, nat: cfg.NAT, spliceOnly: cfg.SpliceOnly,
+		ifnameOut4: cfg.IfnameOut4, ifnameOut6: cfg.IfnameOut6,
 		table:   flow.NewTable(capacity),
 		flows:   make([]udpFlow, capacity),
 		listed:  make([]bool, capacity),
@@ -374,7 +391,14 @@ func (h *Handler) newGuestFlow(key flow.Key, peer netip.AddrPort, v6 bool) (int,
 		return -1, false
 	}
 	local := netip.AddrPortFrom(h.nat.HostBind(target.Addr()), key.GuestPort)
-	fd, err := openSocket(sockOpts{v6: v6, anyPort: true}, local, target)
+	o := sockOpts{v6: v6, anyPort: true}
+	if !target.Addr().IsLoopback() {
+		o.ifname = h.ifnameOut4
+		if v6 {
+			o.ifname = h.ifnameOut6
+		}
+	}
+	fd, err := openSocket(o, local, target)
 	if err != nil {
 		if log.Enabled(log.Debug) {
 			log.Debugf("UDP: flow from %s to %s (%s): %v", key.Guest(), peer, target, err)

@@ -63,7 +63,7 @@ func newTest(t testing.TB, capacity int) (*Handler, *sink) {
 	}
 	t.Cleanup(l.Close)
 	out := &sink{}
-	h, err := newHandler(l, 1, 2, out, testNAT(), false, capacity)
+	h, err := newHandler(l, 1, 2, out, Config{NAT: testNAT()}, capacity)
 	if err != nil {
 		t.Fatal(err)
 	}
