@@ -393,3 +393,25 @@ func startShimMTU(t *testing.T, ns, sock, mtu string) *exec.Cmd {
 	readUntil(t, stdout, "ready")
 	return cmd
 }
+
+// TestUDPListenFailure: a -u port that cannot be bound is fatal, with
+// upstream's messages, in both modes.
+func TestUDPListenFailure(t *testing.T) {
+	testUser(t)
+	c, err := net.ListenPacket("udp4", "0.0.0.0:0") // no SO_REUSEADDR: nobody else can bind it
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	port := c.LocalAddr().(*net.UDPAddr).Port
+	for _, argv := range [][]string{
+		{passtBin, "-q", "-f", "-4", "-u", strconv.Itoa(port)},
+		{pastaBin(t), "-q", "-4", "-u", strconv.Itoa(port), "--", "true"},
+	} {
+		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+		want := fmt.Sprintf("Listen failed for HOST UDP port 0.0.0.0/%d: Address already in use\nCouldn't listen on requested ports", port)
+		if err == nil || !strings.Contains(string(out), want) {
+			t.Errorf("%v: %v: %s", argv[1:], err, out)
+		}
+	}
+}
