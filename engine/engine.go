@@ -15,8 +15,8 @@
 //   - ICMPv6 neighbour and router solicitations by package ndp;
 //   - DHCP (UDP to port 67) by package dhcp, DHCPv6 (UDP to port 547) by
 //     package dhcpv6;
-//   - TCP and UDP towards the outside world go to packages tcp and udp;
-//     other protocols are counted and dropped.
+//   - TCP, UDP and ICMP echo towards the outside world go to packages tcp,
+//     udp and icmp; other protocols are counted and dropped.
 //
 // Replies are queued and written to the link in one batch after the read
 // batch. The source MAC of the guest's frames is learnt (the guest MAC is
@@ -425,8 +425,8 @@ func (e *Engine) frame(f []byte) {
 	}
 }
 
-// other is traffic for the protocol handlers (TCP, UDP, ICMP), which later
-// work adds; for now it is counted as dropped.
+// other is traffic no handler takes (another protocol, or one that is
+// disabled): it is counted as dropped.
 func (e *Engine) other(d *pkt.Decoded) {
 	e.Stats.Dropped++
 	if log.TraceEnabled() {
