@@ -516,6 +516,30 @@ func TestSplice(t *testing.T) {
 		if out.n != 0 || h.Stats.Relayed != 2 {
 			t.Errorf("v6=%v: %d frames to the guest, stats %+v", v6, out.n, h.Stats)
 		}
+		// The client's next datagrams arrive on the flow's reply socket
+		// and are relayed without allocating.
+		cfd, sfd := rawFd(t, cli), rawFd(t, srv)
+		pfd := make([]unix.PollFd, 1)
+		ref := h.ref(idx, 0)
+		var dst unix.Sockaddr = &unix.SockaddrInet6{Addr: lo.As16(), Port: int(port)}
+		if !v6 {
+			dst = &unix.SockaddrInet4{Addr: lo.As4(), Port: int(port)}
+		}
+		if a := testing.AllocsPerRun(100, func() {
+			if err := unix.Sendto(cfd, buf[:64], 0, dst); err != nil {
+				t.Fatal(err)
+			}
+			pfd[0] = unix.PollFd{Fd: h.flows[idx].fd[0], Events: unix.POLLIN}
+			if n, err := unix.Poll(pfd, 2000); n != 1 || err != nil {
+				t.Fatal("reply socket not readable")
+			}
+			h.Event(ref, unix.EPOLLIN)
+			if _, err := unix.Read(sfd, buf); err != nil {
+				t.Fatal(err)
+			}
+		}); a != 0 {
+			t.Errorf("v6=%v: %v allocations per relayed datagram", v6, a)
+		}
 	}
 }
 
