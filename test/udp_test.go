@@ -306,6 +306,12 @@ func TestUDPPasstGuest(t *testing.T) {
 		if err != nil {
 			t.Errorf("%s: host -> guest through -u: %v: %s", fam.name, err, b)
 		}
+		// Datagrams of 65000 bytes: one frame each way (the guest's
+		// MTU is 65520).
+		b, err = exec.Command(udptoolBin, "ping", hostPort(fam.loopback, fwd), "65000", "3").CombinedOutput()
+		if err != nil {
+			t.Errorf("%s: host -> guest through -u, 65000 bytes: %v: %s", fam.name, err, b)
+		}
 	}
 }
 
