@@ -421,3 +421,26 @@ func TestUDPListenFailure(t *testing.T) {
 		}
 	}
 }
+
+// TestAutoSkipsOwnPorts: ports that explicit -t and -u rules listen on at
+// the host are not taken for the host's own by -T auto and -U auto: the
+// namespace gets no socket on them (which would loop back onto pasta, and
+// take the port from the namespace's own server).
+func TestAutoSkipsOwnPorts(t *testing.T) {
+	requireCommands(t, "ss")
+	ns := netns(t)
+	tp, up := udpPort(t), udpPort(t)
+	attachPasta(t, ns, "-t", strconv.Itoa(tp), "-u", strconv.Itoa(up), "-T", "auto", "-U", "auto")
+	time.Sleep(2500 * time.Millisecond) // two scans
+	for _, c := range []struct{ flags, port string }{{"-Hltn", strconv.Itoa(tp)}, {"-Hlun", strconv.Itoa(up)}} {
+		out, err := inNS(t, ns, "ss", c.flags, "sport = :"+c.port)
+		if err != nil || strings.TrimSpace(out) != "" {
+			t.Errorf("ss %s in the namespace for our own port %s: %v: %q", c.flags, c.port, err, out)
+		}
+	}
+	// The ports are still the namespace's to bind.
+	nsTool(t, ns, "echo", hostPort("::", up))
+	if out, err := exec.Command(udptoolBin, "ping", hostPort("127.0.0.1", up), "100", "3").CombinedOutput(); err != nil {
+		t.Errorf("-u %d: %v: %s", up, err, out)
+	}
+}
