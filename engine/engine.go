@@ -473,11 +473,15 @@ type offloadSender interface {
 // EnableOffload lets the TCP handler send the guest super-frames of up to
 // 64 KiB whatever the MTU, cut by the guest's kernel if ever needed, and,
 // unless frames are captured (where complete checksums matter to whoever
-// reads the capture), with checksums left for the kernel. Only a tap link
-// with offloads enabled (tap.Device.EnableOffload) takes them.
+// reads the capture), the TCP and UDP handlers send frames with checksums
+// left for the kernel. Only a tap link with offloads enabled
+// (tap.Device.EnableOffload) takes them.
 func (e *Engine) EnableOffload() {
 	if e.tcp != nil {
 		e.tcp.SetOffload(true, e.pcap == nil)
+	}
+	if e.udp != nil {
+		e.udp.SetOffload(e.pcap == nil)
 	}
 }
 

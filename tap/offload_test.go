@@ -96,3 +96,27 @@ func TestVnetHeader(t *testing.T) {
 		}
 	}
 }
+
+// TestVnetHeaderUDP: a UDP frame gets a partial checksum at offset 6 and
+// never GSO.
+func TestVnetHeaderUDP(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		f := udpFrame(v6, make([]byte, 3000))[VnetHdrLen:]
+		l3 := 20
+		if v6 {
+			l3 = 40
+		}
+		var h [VnetHdrLen]byte
+		vnetHeader(&h, f, Offload{GSOSize: 1400, Partial: true})
+		want := [VnetHdrLen]byte{vnetFlagNeedsCsum}
+		binary.LittleEndian.PutUint16(want[6:], uint16(14+l3))
+		binary.LittleEndian.PutUint16(want[8:], 6)
+		if h != want {
+			t.Errorf("v6=%v: header %x, want %x", v6, h, want)
+		}
+		vnetHeader(&h, f, Offload{})
+		if h != ([VnetHdrLen]byte{}) {
+			t.Errorf("v6=%v: no offload gave %x", v6, h)
+		}
+	}
+}

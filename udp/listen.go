@@ -187,7 +187,7 @@ func (h *Handler) fromHost(l *listener, i int, src netip.AddrPort, local netip.A
 	}
 	fl := &h.flows[idx]
 	h.activity(fl, 1-h.guestSide(fl))
-	h.out.Queue(h.frame(h.rx.bufs[i], h.rx.payloadLen(i), gsrc, gdst))
+	h.queueFrame(h.rx.bufs[i], h.rx.payloadLen(i), gsrc, gdst)
 	h.Stats.ToGuest++
 	return true
 }

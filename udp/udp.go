@@ -103,6 +103,16 @@ type Output interface {
 	MACs() (ours, guest [6]byte)
 }
 
+// OffloadOutput is an Output whose link also takes frames with a partial
+// checksum, completed (or, for a local socket, not even that) by the
+// kernel on the other side: pasta's tap with offloads on.
+type OffloadOutput interface {
+	// QueueOffload queues a frame like Output.Queue; partial says its
+	// checksum field holds only the pseudo-header sum. UDP frames never
+	// use gsoSize.
+	QueueOffload(frame []byte, gsoSize uint16, partial bool)
+}
+
 // Translator applies the address translation rules (package flow);
 // *flow.NAT is the one the engine uses.
 type Translator interface {
@@ -201,6 +211,10 @@ type Handler struct {
 	timeout, streamTimeout int64 // nanoseconds
 	now                    int64
 
+	// offOut, when set, takes frames to the guest with their UDP
+	// checksum left partial (SetOffload).
+	offOut OffloadOutput
+
 	rx      *rxBatch
 	tx      *txBatch
 	icmpBuf []byte
@@ -283,6 +297,19 @@ func (h *Handler) SetTimeouts(timeout, stream time.Duration) {
 // same loopback address).
 func (h *Handler) EnableSplice(t *ns.Thread, a4, a6 netip.Addr) {
 	h.splice = &spliceConf{thread: t, addr4: a4, addr6: a6}
+}
+
+// SetOffload, with partial set and an Output that implements
+// OffloadOutput, makes frames to the guest carry only the pseudo-header sum
+// in their UDP checksum: the guest's kernel takes them as checked, and
+// nobody sums the payload (pasta's tap with offloads, no capture).
+func (h *Handler) SetOffload(partial bool) {
+	oo, ok := h.out.(OffloadOutput)
+	if !partial || !ok {
+		h.offOut = nil
+		return
+	}
+	h.offOut = oo
 }
 
 // Flows returns the number of flows.
@@ -505,7 +532,7 @@ func (h *Handler) toGuest(idx int, fl *udpFlow, fd int) {
 			continue
 		}
 		h.activity(fl, hostSide)
-		h.out.Queue(h.frame(h.rx.bufs[i], h.rx.payloadLen(i), peer, guest))
+		h.queueFrame(h.rx.bufs[i], h.rx.payloadLen(i), peer, guest)
 		h.Stats.ToGuest++
 	}
 	h.out.Flush()
@@ -529,27 +556,30 @@ func (h *Handler) relay(fl *udpFlow, side int) {
 	h.flushSends()
 }
 
-// frame writes the headers of a frame to the guest in front of the payload
-// of plen bytes at b[hdrRoom:] and returns the frame.
-func (h *Handler) frame(b []byte, plen int, src, dst netip.AddrPort) []byte {
+// queueFrame writes the headers of a frame to the guest in front of the
+// payload of plen bytes at b[hdrRoom:] and queues the frame.
+func (h *Handler) queueFrame(b []byte, plen int, src, dst netip.AddrPort) {
 	ours, guest := h.out.MACs()
-	start := 0
+	start, et := 0, pkt.EtherTypeIPv6
 	if src.Addr().Is4() {
-		start = 20
+		start, et = 20, pkt.EtherTypeIPv4
 	}
 	f := b[start : hdrRoom+plen]
+	n := pkt.BuildEthernet(f, guest, ours, et)
 	if src.Addr().Is4() {
-		n := pkt.BuildEthernet(f, guest, ours, pkt.EtherTypeIPv4)
 		n += pkt.BuildIPv4(f[n:], src.Addr(), dst.Addr(), pkt.ProtoUDP, pkt.UDPHeaderLen+plen, 255, 0)
-		pkt.BuildUDP(f[n:], src.Port(), dst.Port(), plen)
-		pkt.FinishUDP(pkt.UDP(f[n:]), src.Addr(), dst.Addr())
-		return f
+	} else {
+		n += pkt.BuildIPv6(f[n:], src.Addr(), dst.Addr(), pkt.ProtoUDP, pkt.UDPHeaderLen+plen, 255, 0)
 	}
-	n := pkt.BuildEthernet(f, guest, ours, pkt.EtherTypeIPv6)
-	n += pkt.BuildIPv6(f[n:], src.Addr(), dst.Addr(), pkt.ProtoUDP, pkt.UDPHeaderLen+plen, 255, 0)
 	pkt.BuildUDP(f[n:], src.Port(), dst.Port(), plen)
-	pkt.FinishUDP(pkt.UDP(f[n:]), src.Addr(), dst.Addr())
-	return f
+	u := pkt.UDP(f[n:])
+	if h.offOut != nil {
+		u.SetChecksum(pkt.Fold(pkt.PseudoHeaderSum(src.Addr(), dst.Addr(), pkt.ProtoUDP, uint32(len(u)))))
+		h.offOut.QueueOffload(f, 0, true)
+		return
+	}
+	pkt.FinishUDP(u, src.Addr(), dst.Addr())
+	h.out.Queue(f)
 }
 
 // tick closes the flows that have been idle for longer than their

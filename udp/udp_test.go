@@ -650,3 +650,66 @@ func TestDNSRedirect(t *testing.T) {
 		t.Fatalf("no ICMP error from %s: %d frames", fwd, out.n)
 	}
 }
+
+// offloadSink is a sink whose link takes partial checksums.
+type offloadSink struct {
+	sink
+	partial []bool
+}
+
+func (s *offloadSink) QueueOffload(f []byte, gso uint16, partial bool) {
+	s.Queue(f)
+	s.partial = append(s.partial, partial && gso == 0)
+}
+
+// TestOffload: with SetOffload, frames to the guest carry the
+// pseudo-header sum in their checksum field, which the kernel completes
+// into the right checksum; without it (a capture is on), full checksums.
+func TestOffload(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		l, err := loop.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		out := &offloadSink{}
+		h, err := newHandler(l, 1, 2, out, Config{NAT: testNAT()}, 16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.SetOffload(true)
+		b := make([]byte, rxBufSize)
+		payload := []byte("partial checksum, odd length")
+		copy(b[hdrRoom:], payload)
+		src, dst := netip.AddrPortFrom(gw4, 53), netip.AddrPortFrom(guest4, 40000)
+		if v6 {
+			src, dst = netip.AddrPortFrom(gw6, 53), netip.AddrPortFrom(guest6, 40000)
+		}
+		h.queueFrame(b, len(payload), src, dst)
+		if out.n != 1 || len(out.partial) != 1 || !out.partial[0] {
+			t.Fatalf("v6=%v: %d frames, offloads %v", v6, out.n, out.partial)
+		}
+		f := out.frames[0]
+		var d pkt.Decoded
+		if err := pkt.Decode(f, &d); err != nil {
+			t.Fatal(err)
+		}
+		u := pkt.UDP(f[d.L4Off : d.L4Off+d.L4Len])
+		pseudo := pkt.PseudoHeaderSum(d.Src, d.Dst, pkt.ProtoUDP, uint32(len(u)))
+		if u.Checksum() != pkt.Fold(pseudo) {
+			t.Fatalf("v6=%v: checksum field %04x, want the pseudo-header sum %04x", v6, u.Checksum(), pkt.Fold(pseudo))
+		}
+		// What the kernel does with csum_start and csum_offset.
+		u.SetChecksum(pkt.Finish(pkt.Checksum(u, 0)))
+		if pkt.Finish(pkt.Checksum(u, pseudo)) != 0 {
+			t.Errorf("v6=%v: completed checksum does not verify", v6)
+		}
+		h.SetOffload(false)
+		out.reset()
+		h.queueFrame(b, len(payload), src, dst)
+		checkFrame(t, out.frames[0], src, dst, payload)
+		if len(out.partial) != 1 {
+			t.Errorf("v6=%v: offload used with SetOffload(false)", v6)
+		}
+	}
+}
