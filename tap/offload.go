@@ -27,8 +27,9 @@ import (
 // GSO): a local socket never needs it completed.
 //
 // Who needs a complete checksum gets one: frames read with NEEDS_CSUM are
-// completed here unless they are TCP, whose handler trusts the kernel's
-// own frames and never looks at the checksum.
+// completed here unless they are TCP or UDP, whose handlers trust the
+// kernel's own frames and never look at the checksum (nor do the DHCP and
+// DHCPv6 servers).
 
 // Virtio-net header values (include/uapi/linux/virtio_net.h) and tun
 // offload flags (include/uapi/linux/if_tun.h).
@@ -145,9 +146,9 @@ func (d *Device) WriteOffload(frames [][]byte, offl []OffloadAt) (int, error) {
 
 // completeChecksum finishes the checksum of a frame read from the device
 // (buf holds the virtio-net header, then the frame) when the kernel left it
-// partial, unless the frame is TCP. It reports whether the frame is TCP
-// with a partial checksum.
-func completeChecksum(buf []byte) (partialTCP bool) {
+// partial, unless the frame is TCP or UDP. It reports whether the frame is
+// left with a partial checksum.
+func completeChecksum(buf []byte) (partial bool) {
 	if len(buf) < VnetHdrLen+14 || buf[0]&vnetFlagNeedsCsum == 0 {
 		return false
 	}
@@ -168,7 +169,7 @@ func completeChecksum(buf []byte) (partialTCP bool) {
 			proto = frame[14+6]
 		}
 	}
-	if proto == pkt.ProtoTCP {
+	if proto == pkt.ProtoTCP || proto == pkt.ProtoUDP {
 		return true
 	}
 	sum := pkt.Finish(pkt.Checksum(buf[start:], 0))
