@@ -51,7 +51,9 @@
 // Batching: receiving is one recvmmsg(2) of up to 32 datagrams, each into
 // its own buffer at an offset that leaves room for the frame headers, which
 // are then written in place in front of the payload (one copy from the
-// kernel, none in between). Consecutive datagrams from the guest to the
+// kernel, none in between); on pasta's tap with offloads the UDP checksum
+// is left for the namespace's kernel, which does not need it for a local
+// socket (SetOffload). Consecutive datagrams from the guest to the
 // same socket, and relayed datagrams, are sent with one sendmmsg(2). A
 // datagram larger than the guest's MTU is sent as one oversized frame, as
 // upstream does: there is no IP fragmentation in either direction, and
