@@ -14,16 +14,26 @@ import (
 	"passt/procnet"
 )
 
-// Automatic forwarding ("auto", pasta): every second the TCP listeners of
+// Automatic forwarding ("auto", pasta): every second the bound ports of
 // each side are read from its /proc/net tables, and a port of an "auto"
-// rule is listened on while the matching port listens on the other side:
-// -t rules follow the namespace's listeners with host-side listening
-// sockets, -T rules the host's with namespace-side ones. Our own listeners
-// are left out of the scan of their side, so forwarding never loops back
-// onto itself. The first scan runs before readiness.
+// rule is listened on while the matching port is bound on the other side:
+// -t and -u rules follow the namespace with host-side sockets, -T and -U
+// rules the host with namespace-side ones. TCP counts listening sockets;
+// UDP counts bound, unconnected sockets and, as upstream does, TCP
+// listeners too (protocols such as iperf3 pair a TCP control connection
+// with UDP data on the same port). Ports we listen on ourselves (auto or
+// explicit rules) are left out of the scan of their side, so forwarding
+// never loops back onto itself; flow sockets are connected, and connected
+// sockets do not count. The first scan runs before readiness.
 
 // scanInterval is how often the tables are read.
 const scanInterval = time.Second
+
+// Indices of the per-protocol bitmaps.
+const (
+	pTCP = 0
+	pUDP = 1
+)
 
 type autoRule struct {
 	rule      fwd.Rule
@@ -32,51 +42,39 @@ type autoRule struct {
 }
 
 type autoScan struct {
-	e        *Engine
-	nsDir    int // /proc/thread-self/net of the namespace thread
-	hostDir  int // /proc/self/net in the host's namespace
-	scanner  *procnet.Scanner
-	rules    []autoRule
-	timer    *loop.Timer
-	ourHost  procnet.Ports // ports we listen on at the host
-	ourNS    procnet.Ports // ports we listen on in the namespace
-	seenNS   procnet.Ports
-	seenHost procnet.Ports
+	e       *Engine
+	nsDir   int // /proc/thread-self/net of the namespace thread
+	hostDir int // /proc/self/net in the host's namespace
+	scanner *procnet.Scanner
+	rules   []autoRule
+	timer   *loop.Timer
+	udp     bool // some rule is UDP: scan the UDP tables too
+
+	ourHost  [2]procnet.Ports // ports auto rules listen on at the host
+	ourNS    [2]procnet.Ports // ports auto rules listen on in the namespace
+	seenNS   [2]procnet.Ports
+	seenHost [2]procnet.Ports
 }
 
-// EnableAutoScan starts automatic forwarding for the "auto" TCP rules of
-// both tables; t is the namespace thread.
+// EnableAutoScan starts automatic forwarding for the "auto" TCP and UDP
+// rules of both tables; t is the namespace thread.
 func (e *Engine) EnableAutoScan(t *ns.Thread, inbound, outbound []fwd.Rule) error {
 	a := &autoScan{e: e, scanner: procnet.NewScanner(), nsDir: -1, hostDir: -1}
 	for _, r := range inbound {
-		if r.Scan && r.Proto == fwd.TCP && e.tcp != nil {
+		if r.Scan && ((r.Proto == fwd.TCP && e.tcp != nil) || (r.Proto == fwd.UDP && e.udp != nil)) {
 			a.rules = append(a.rules, autoRule{rule: r, listening: map[uint16][]int{}})
 		}
 	}
 	for _, r := range outbound {
-		if r.Scan && r.Proto == fwd.TCP && e.splicer != nil {
+		if r.Scan && ((r.Proto == fwd.TCP && e.splicer != nil) || (r.Proto == fwd.UDP && e.udp != nil && !e.c.NoSplice)) {
 			a.rules = append(a.rules, autoRule{rule: r, outbound: true, listening: map[uint16][]int{}})
 		}
 	}
 	if len(a.rules) == 0 {
 		return nil
 	}
-	// Listeners of explicit rules are ours too: a -t port must not be
-	// mirrored back into the namespace by -T auto, nor a -T port onto
-	// the host by -t auto.
-	for _, r := range inbound {
-		if !r.Scan && r.Proto == fwd.TCP {
-			for p := int(r.First); p <= int(r.Last); p++ {
-				a.ourHost.Set(uint16(p))
-			}
-		}
-	}
-	for _, r := range outbound {
-		if !r.Scan && r.Proto == fwd.TCP {
-			for p := int(r.First); p <= int(r.Last); p++ {
-				a.ourNS.Set(uint16(p))
-			}
-		}
+	for _, ar := range a.rules {
+		a.udp = a.udp || ar.rule.Proto == fwd.UDP
 	}
 	var err error
 	t.Do(func() {
@@ -106,73 +104,122 @@ func (a *autoScan) tick() {
 
 // scan reads both sides and updates the listeners.
 func (a *autoScan) scan() {
-	a.seenNS.Zero()
-	a.seenHost.Zero()
-	if err := a.scanner.ScanAt(a.nsDir, "tcp", &a.seenNS); err != nil {
+	for i := range a.seenNS {
+		a.seenNS[i].Zero()
+		a.seenHost[i].Zero()
+	}
+	if err := a.scanner.ScanAt(a.nsDir, "tcp", &a.seenNS[pTCP]); err != nil {
 		log.Debugf("auto forwarding: scanning the namespace: %v", err)
 		return
 	}
-	if err := a.scanner.ScanAt(a.hostDir, "tcp", &a.seenHost); err != nil {
+	if err := a.scanner.ScanAt(a.hostDir, "tcp", &a.seenHost[pTCP]); err != nil {
 		log.Debugf("auto forwarding: scanning the host: %v", err)
 		return
 	}
-	a.seenNS.AndNot(&a.ourNS)
-	a.seenHost.AndNot(&a.ourHost)
+	a.exclude(pTCP)
+	if a.udp {
+		if err := a.scanner.ScanAt(a.nsDir, "udp", &a.seenNS[pUDP]); err != nil {
+			log.Debugf("auto forwarding: scanning the namespace: %v", err)
+			return
+		}
+		if err := a.scanner.ScanAt(a.hostDir, "udp", &a.seenHost[pUDP]); err != nil {
+			log.Debugf("auto forwarding: scanning the host: %v", err)
+			return
+		}
+		// UDP follows TCP listeners (ours already left out).
+		a.seenNS[pUDP].Or(&a.seenNS[pTCP])
+		a.seenHost[pUDP].Or(&a.seenHost[pTCP])
+		a.exclude(pUDP)
+	}
 	for i := range a.rules {
 		a.update(&a.rules[i])
 	}
 }
 
+// exclude removes our own ports of protocol index p from what was seen.
+func (a *autoScan) exclude(p int) {
+	a.seenNS[p].AndNot(&a.ourNS[p])
+	a.seenNS[p].AndNot(&a.e.own.ns[p])
+	a.seenHost[p].AndNot(&a.ourHost[p])
+	a.seenHost[p].AndNot(&a.e.own.host[p])
+}
+
 // update opens and closes the listeners of one rule to follow the other
-// side's listeners.
+// side's sockets.
 func (a *autoScan) update(ar *autoRule) {
 	r := &ar.rule
-	other := &a.seenNS
+	pi := protoIndex(r.Proto)
+	other, ours := &a.seenNS[pi], &a.ourHost[pi]
 	if ar.outbound {
-		other = &a.seenHost
+		other, ours = &a.seenHost[pi], &a.ourNS[pi]
 	}
-	// Close what the other side no longer listens on.
+	// Close what the other side no longer has.
 	for p, idxs := range ar.listening {
 		if other.Has(r.MapPort(p)) {
 			continue
 		}
 		for _, idx := range idxs {
-			if ar.outbound {
-				a.e.splicer.CloseListener(idx)
-			} else {
-				a.e.tcp.CloseListener(idx)
-			}
+			a.closeListener(ar, idx)
 		}
 		delete(ar.listening, p)
-		if ar.outbound {
-			a.ourNS.Clear(p)
-		} else {
-			a.ourHost.Clear(p)
-		}
+		ours.Clear(p)
 	}
-	// Open what it newly listens on.
+	// Open what it newly has.
 	for g := other.Next(int(r.ToFirst)); g >= 0 && g <= int(r.ToLast()); g = other.Next(g + 1) {
 		p := uint16(g) - r.ToFirst + r.First
 		if _, ok := ar.listening[p]; ok {
 			continue
 		}
-		var idxs []int
-		if ar.outbound {
-			for _, v6 := range []bool{false, true} {
-				if (v6 && !a.e.c.IP6.Enabled) || (!v6 && !a.e.c.IP4.Enabled) {
-					continue
-				}
-				if idx, err := a.e.splicer.ListenNamespaceIndex(v6, p, uint16(g)); err == nil {
-					idxs = append(idxs, idx)
-				}
-			}
-			a.ourNS.Set(p)
-		} else {
-			if idx, err := a.e.tcp.ListenIndex(r.Addr, r.Ifname, p, uint16(g), r.Target, a.e.c.Freebind); err == nil {
-				idxs = append(idxs, idx)
-			}
-			a.ourHost.Set(p)
+		idxs := a.listen(ar, p, uint16(g))
+		if len(idxs) > 0 {
+			ours.Set(p)
 		}
 		ar.listening[p] = idxs
+	}
+}
+
+// listen opens the listener(s) of rule ar for port p, forwarding to g.
+func (a *autoScan) listen(ar *autoRule, p, g uint16) []int {
+	r, e := &ar.rule, a.e
+	var idxs []int
+	if !ar.outbound {
+		var idx int
+		var err error
+		if r.Proto == fwd.UDP {
+			idx, err = e.udp.Listen(r.Addr, r.Ifname, p, g, r.Target, e.c.Freebind)
+		} else {
+			idx, err = e.tcp.ListenIndex(r.Addr, r.Ifname, p, g, r.Target, e.c.Freebind)
+		}
+		if err == nil {
+			idxs = append(idxs, idx)
+		}
+		return idxs
+	}
+	for _, v6 := range []bool{false, true} {
+		if (v6 && !e.c.IP6.Enabled) || (!v6 && !e.c.IP4.Enabled) {
+			continue
+		}
+		var idx int
+		var err error
+		if r.Proto == fwd.UDP {
+			idx, err = e.udp.ListenNamespace(v6, p, g)
+		} else {
+			idx, err = e.splicer.ListenNamespaceIndex(v6, p, g)
+		}
+		if err == nil {
+			idxs = append(idxs, idx)
+		}
+	}
+	return idxs
+}
+
+func (a *autoScan) closeListener(ar *autoRule, idx int) {
+	switch {
+	case ar.rule.Proto == fwd.UDP:
+		a.e.udp.CloseListener(idx)
+	case ar.outbound:
+		a.e.splicer.CloseListener(idx)
+	default:
+		a.e.tcp.CloseListener(idx)
 	}
 }

@@ -15,8 +15,8 @@
 //   - ICMPv6 neighbour and router solicitations by package ndp;
 //   - DHCP (UDP to port 67) by package dhcp, DHCPv6 (UDP to port 547) by
 //     package dhcpv6;
-//   - TCP, UDP and ICMP towards the outside world go to the protocol
-//     handlers, which later issues add; until then they are counted.
+//   - TCP, UDP and ICMP echo towards the outside world go to packages tcp,
+//     udp and icmp; other protocols are counted and dropped.
 //
 // Replies are queued and written to the link in one batch after the read
 // batch. The source MAC of the guest's frames is learnt (the guest MAC is
@@ -53,6 +53,7 @@ import (
 	"passt/pkt"
 	"passt/tap"
 	"passt/tcp"
+	"passt/udp"
 )
 
 // Kinds of descriptors in the engine's loop.
@@ -66,6 +67,8 @@ const (
 	KindSpliceListen                      // namespace-side listeners (-T)
 	KindAutoScan                          // "auto" forwarding scan timer
 	KindICMP                              // ICMP echo (ping) sockets and timer
+	KindUDP                               // UDP flow sockets and timer
+	KindUDPListen                         // UDP listening sockets (-u, -U)
 	KindUser                              // first kind free for the modes
 )
 
@@ -107,7 +110,9 @@ type Engine struct {
 	tcp     *tcp.Handler
 	icmp    *icmp.Handler
 	splicer *tcp.Splicer
+	udp     *udp.Handler
 	auto    *autoScan
+	own     ownPorts
 	nat     flow.NAT
 	frames  [][]byte
 	replies [][]byte
@@ -161,6 +166,15 @@ func New(c *conf.Config, capture *pcap.Writer) (*Engine, error) {
 			return nil, err
 		}
 		e.icmp = h
+	}
+	if !c.NoUDP {
+		h, err := udp.New(l, KindUDP, KindUDPListen, tcpOutput{e}, udp.Config{
+			NAT: &e.nat, SpliceOnly: c.SpliceOnly, IfnameOut4: c.IP4.IfnameOut, IfnameOut6: c.IP6.IfnameOut,
+		})
+		if err != nil {
+			return nil, err
+		}
+		e.udp = h
 	}
 	e.OnLinkError = func(err error) {
 		log.Errorf("%s", err)
@@ -254,6 +268,10 @@ func (e *Engine) dispatch(ref loop.Ref, events uint32) {
 		e.auto.tick()
 	case KindICMP:
 		e.icmp.Event(ref, events)
+	case KindUDP:
+		e.udp.Event(ref, events)
+	case KindUDPListen:
+		e.udp.ListenEvent(ref, events)
 	default:
 		if h := e.handlers[ref.Kind()]; h != nil {
 			h(ref, events)
@@ -329,6 +347,9 @@ func (e *Engine) linkReady(events uint32) {
 		if e.tcp != nil {
 			e.tcp.EndBatch() // the ACKs owed, and the frames queued
 		}
+		if e.udp != nil {
+			e.udp.Flush() // the datagrams point into the batch
+		}
 		e.flush()
 	}
 	if events&(unix.EPOLLHUP|unix.EPOLLRDHUP|unix.EPOLLERR) != 0 && e.link != nil {
@@ -379,6 +400,8 @@ func (e *Engine) frame(f []byte) {
 			reply = dhcpv6.Handle(&e.dhcpv6, f)
 		case d.L4Proto == pkt.ProtoICMPv6 && e.icmp != nil:
 			e.icmp.FromGuest(f, d)
+		case d.L4Proto == pkt.ProtoUDP && e.udp != nil:
+			e.udp.FromGuest(f, d)
 		default:
 			e.other(d)
 		}
@@ -389,6 +412,8 @@ func (e *Engine) frame(f []byte) {
 			reply = dhcp.Handle(&e.dhcp, f)
 		} else if d.L4Proto == pkt.ProtoICMP && e.icmp != nil {
 			e.icmp.FromGuest(f, d)
+		} else if d.L4Proto == pkt.ProtoUDP && e.udp != nil {
+			e.udp.FromGuest(f, d)
 		} else {
 			e.other(d)
 		}
@@ -400,8 +425,8 @@ func (e *Engine) frame(f []byte) {
 	}
 }
 
-// other is traffic for the protocol handlers (TCP, UDP, ICMP), which later
-// work adds; for now it is counted as dropped.
+// other is traffic no handler takes (another protocol, or one that is
+// disabled): it is counted as dropped.
 func (e *Engine) other(d *pkt.Decoded) {
 	e.Stats.Dropped++
 	if log.TraceEnabled() {
@@ -448,11 +473,15 @@ type offloadSender interface {
 // EnableOffload lets the TCP handler send the guest super-frames of up to
 // 64 KiB whatever the MTU, cut by the guest's kernel if ever needed, and,
 // unless frames are captured (where complete checksums matter to whoever
-// reads the capture), with checksums left for the kernel. Only a tap link
-// with offloads enabled (tap.Device.EnableOffload) takes them.
+// reads the capture), the TCP and UDP handlers send frames with checksums
+// left for the kernel. Only a tap link with offloads enabled
+// (tap.Device.EnableOffload) takes them.
 func (e *Engine) EnableOffload() {
 	if e.tcp != nil {
 		e.tcp.SetOffload(true, e.pcap == nil)
+	}
+	if e.udp != nil {
+		e.udp.SetOffload(e.pcap == nil)
 	}
 }
 
@@ -506,12 +535,18 @@ func (e *Engine) seen(a netip.Addr) {
 // t: -t connections from host loopback addresses are spliced to the
 // namespace, -T rules listen on the namespace's loopback.
 func (e *Engine) EnableSplice(t *ns.Thread) {
-	if e.tcp == nil || e.c.NoSplice {
+	if e.c.NoSplice {
 		return
 	}
 	a4, a6 := e.c.IP4.Addr, e.c.IP6.Addr
 	if e.c.HostLoToNsLo {
 		a4, a6 = netip.Addr{}, netip.Addr{}
+	}
+	if e.udp != nil {
+		e.udp.EnableSplice(t, a4, a6)
+	}
+	if e.tcp == nil {
+		return
 	}
 	e.splicer = tcp.NewSplicer(e.Loop, KindSplice, KindSpliceListen, t, a4, a6)
 	e.tcp.SetSplicer(e.splicer)
@@ -533,7 +568,10 @@ func (e *Engine) ListenSpliceTCP(rules []fwd.Rule) error {
 				if (v6 && !e.c.IP6.Enabled) || (!v6 && !e.c.IP4.Enabled) {
 					continue
 				}
-				if err := e.splicer.ListenNamespace(v6, port, r.MapPort(port)); err != nil && !r.BestEffort {
+				err := e.splicer.ListenNamespace(v6, port, r.MapPort(port))
+				if err == nil {
+					e.own.ns[0].Set(port)
+				} else if !r.BestEffort {
 					log.Errorf("Listen failed for SPLICE TCP port %s/%d: %s", listenAddr(r), port, errno.Text(err))
 					return errors.New("Couldn't listen on requested ports")
 				}
@@ -561,6 +599,7 @@ func (e *Engine) ListenTCP(rules []fwd.Rule) error {
 			err := e.tcp.Listen(r.Addr, r.Ifname, port, r.MapPort(port), r.Target, e.c.Freebind)
 			if err == nil {
 				bound++
+				e.own.host[0].Set(port)
 				continue
 			}
 			if !r.BestEffort {

@@ -50,8 +50,9 @@ type Syscall struct {
 // outside the list in the kernel's log), and by tracing which listed calls
 // the sandboxed engines of the suite actually make (perf, raw_syscalls
 // after each engine's seccomp() call). Calls on paths the suite does not
-// reach say so in their reason; the UDP entries are for the handler being
-// added (package udp: recvmmsg, sendmmsg, IP_RECVERR, MSG_ERRQUEUE). ICMP
+// reach say so in their reason; the UDP handler (package udp) reads and
+// writes batches with recvmmsg and sendmmsg, and its sockets' error queues
+// (IP_RECVERR) with recvmsg and MSG_ERRQUEUE. ICMP
 // echo (package icmp: SOCK_DGRAM/IPPROTO_ICMP ping sockets, bound,
 // connected, read and written) needs nothing beyond TCP's calls.
 var allowList = []Syscall{
@@ -87,7 +88,7 @@ var allowList = []Syscall{
 	{Name: "ppoll", Modes: both, Why: "waits for passt's stream socket to become writable when its queue is full (x/sys/unix.Poll is ppoll)"},
 	{Name: "timerfd_settime", Modes: both, Why: "arms the loop's timers (TCP, router advertisements, auto scan)"},
 
-	// Sockets: TCP, ICMP echo (ping sockets), UDP (being added).
+	// Sockets: TCP, UDP, ICMP echo (ping sockets).
 	{Name: "socket", Modes: both, Why: "host sockets for the guest's new flows (TCP, UDP, ICMP ping sockets)"},
 	{Name: "bind", Modes: both, Why: "binds flow sockets (source address/port) and auto-forwarded listeners"},
 	{Name: "listen", Modes: both, Why: "listeners that auto forwarding opens while the other side listens"},

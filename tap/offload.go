@@ -23,9 +23,13 @@ import (
 // crosses the tap in 64 KiB steps even at MTU 1500, and neither side sums
 // the payload.
 //
+// UDP frames to the namespace may also leave their checksum partial (no
+// GSO): a local socket never needs it completed.
+//
 // Who needs a complete checksum gets one: frames read with NEEDS_CSUM are
-// completed here unless they are TCP, whose handler trusts the kernel's
-// own frames and never looks at the checksum.
+// completed here unless they are TCP or UDP, whose handlers trust the
+// kernel's own frames and never look at the checksum (nor do the DHCP and
+// DHCPv6 servers).
 
 // Virtio-net header values (include/uapi/linux/virtio_net.h) and tun
 // offload flags (include/uapi/linux/if_tun.h).
@@ -45,8 +49,8 @@ type Offload struct {
 	// GSOSize is the segment size for a TCP super-frame larger than one
 	// segment; 0 for a frame that is one segment.
 	GSOSize uint16
-	// Partial says the TCP checksum field holds only the pseudo-header
-	// sum, for the kernel to complete.
+	// Partial says the TCP or UDP checksum field holds only the
+	// pseudo-header sum, for the kernel to complete.
 	Partial bool
 }
 
@@ -65,23 +69,33 @@ func (d *Device) EnableOffload() error {
 }
 
 // vnetHeader fills h for frame with offload o. The frame is Ethernet,
-// IPv4 (any header length) or IPv6 (no extension headers), then TCP, as
-// the TCP handler builds them; anything else gets no offload.
+// IPv4 (any header length) or IPv6 (no extension headers), then TCP or UDP,
+// as the TCP and UDP handlers build them; anything else gets no offload.
+// A UDP frame takes only a partial checksum (csum_offset 6), never GSO.
 func vnetHeader(h *[VnetHdrLen]byte, frame []byte, o Offload) {
 	*h = [VnetHdrLen]byte{}
 	if len(frame) < 14+20 {
 		return
 	}
 	var l3, gso int
+	var proto byte
 	switch binary.BigEndian.Uint16(frame[12:14]) {
 	case pkt.EtherTypeIPv4:
-		l3, gso = int(frame[14]&0x0f)*4, gsoTCPv4
+		l3, gso, proto = int(frame[14]&0x0f)*4, gsoTCPv4, frame[14+9]
 	case pkt.EtherTypeIPv6:
-		l3, gso = 40, gsoTCPv6
+		l3, gso, proto = 40, gsoTCPv6, frame[14+6]
 	default:
 		return
 	}
 	start := 14 + l3
+	if proto == pkt.ProtoUDP {
+		if o.Partial && len(frame) >= start+8 {
+			h[0] = vnetFlagNeedsCsum
+			binary.LittleEndian.PutUint16(h[6:], uint16(start)) // csum_start
+			binary.LittleEndian.PutUint16(h[8:], 6)             // csum_offset: UDP checksum
+		}
+		return
+	}
 	if len(frame) < start+20 {
 		return
 	}
@@ -132,9 +146,9 @@ func (d *Device) WriteOffload(frames [][]byte, offl []OffloadAt) (int, error) {
 
 // completeChecksum finishes the checksum of a frame read from the device
 // (buf holds the virtio-net header, then the frame) when the kernel left it
-// partial, unless the frame is TCP. It reports whether the frame is TCP
-// with a partial checksum.
-func completeChecksum(buf []byte) (partialTCP bool) {
+// partial, unless the frame is TCP or UDP. It reports whether the frame is
+// left with a partial checksum.
+func completeChecksum(buf []byte) (partial bool) {
 	if len(buf) < VnetHdrLen+14 || buf[0]&vnetFlagNeedsCsum == 0 {
 		return false
 	}
@@ -155,7 +169,7 @@ func completeChecksum(buf []byte) (partialTCP bool) {
 			proto = frame[14+6]
 		}
 	}
-	if proto == pkt.ProtoTCP {
+	if proto == pkt.ProtoTCP || proto == pkt.ProtoUDP {
 		return true
 	}
 	sum := pkt.Finish(pkt.Checksum(buf[start:], 0))

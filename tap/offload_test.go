@@ -36,10 +36,26 @@ func udpFrame(v6 bool, payload []byte) []byte {
 }
 
 func TestCompleteChecksum(t *testing.T) {
+	// UDP (like TCP) is left partial: its handler never reads the
+	// checksum.
 	for _, v6 := range []bool{false, true} {
 		b := udpFrame(v6, []byte("a datagram of odd length"))
+		c := append([]byte(nil), b...)
+		if !completeChecksum(b) || string(b) != string(c) {
+			t.Errorf("v6=%v: a partial UDP checksum was completed", v6)
+		}
+	}
+	// Anything else is completed (the same frame, under another
+	// protocol number: the sum is over what follows csum_start).
+	for _, v6 := range []bool{false, true} {
+		b := udpFrame(v6, []byte("a datagram of odd length"))
+		if v6 {
+			b[VnetHdrLen+14+6] = 250
+		} else {
+			b[VnetHdrLen+14+9] = 250
+		}
 		if completeChecksum(b) {
-			t.Fatal("a UDP frame reported as TCP")
+			t.Fatal("a frame of protocol 250 left partial")
 		}
 		if b[0]&vnetFlagNeedsCsum != 0 {
 			t.Error("NEEDS_CSUM left set")
@@ -48,7 +64,7 @@ func TestCompleteChecksum(t *testing.T) {
 		if err := pkt.Decode(b[VnetHdrLen:], &d); err != nil {
 			t.Fatal(err)
 		}
-		u := b[VnetHdrLen+d.L4Off : VnetHdrLen+d.L4Off+d.L4Len]
+		u := b[VnetHdrLen+d.L4Off:]
 		if pkt.Finish(pkt.Checksum(u, pkt.PseudoHeaderSum(d.Src, d.Dst, pkt.ProtoUDP, uint32(len(u))))) != 0 {
 			t.Errorf("v6=%v: checksum %04x does not verify", v6, binary.BigEndian.Uint16(u[6:]))
 		}
@@ -93,6 +109,30 @@ func TestVnetHeader(t *testing.T) {
 		vnetHeader(&h, f, Offload{})
 		if h != ([VnetHdrLen]byte{}) {
 			t.Errorf("no offload gave %x", h)
+		}
+	}
+}
+
+// TestVnetHeaderUDP: a UDP frame gets a partial checksum at offset 6 and
+// never GSO.
+func TestVnetHeaderUDP(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		f := udpFrame(v6, make([]byte, 3000))[VnetHdrLen:]
+		l3 := 20
+		if v6 {
+			l3 = 40
+		}
+		var h [VnetHdrLen]byte
+		vnetHeader(&h, f, Offload{GSOSize: 1400, Partial: true})
+		want := [VnetHdrLen]byte{vnetFlagNeedsCsum}
+		binary.LittleEndian.PutUint16(want[6:], uint16(14+l3))
+		binary.LittleEndian.PutUint16(want[8:], 6)
+		if h != want {
+			t.Errorf("v6=%v: header %x, want %x", v6, h, want)
+		}
+		vnetHeader(&h, f, Offload{})
+		if h != ([VnetHdrLen]byte{}) {
+			t.Errorf("v6=%v: no offload gave %x", v6, h)
 		}
 	}
 }

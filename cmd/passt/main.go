@@ -150,6 +150,9 @@ func newBackend(c *conf.Config, f lifecycle.Files) (lifecycle.Backend, error) {
 		if err := e.ListenTCP(c.Inbound.Rules); err != nil {
 			return nil, err
 		}
+		if err := e.ListenUDP(c.Inbound.Rules); err != nil {
+			return nil, err
+		}
 		return unixsock.NewServer(e, f.Socket, f.Conn, c.OneOff)
 	}
 	return nil, fmt.Errorf("%s mode is not supported yet", c.Mode)
@@ -194,13 +197,6 @@ func unsupported(c *conf.Config) error {
 		return errors.New("--conf-path is not supported yet")
 	case c.Stats != 0:
 		return errors.New("--stats is not supported yet")
-	}
-	for _, ps := range c.PortSpecs {
-		switch {
-		case ps.Spec == "none":
-		case ps.Opt == 'u' || ps.Opt == 'U':
-			return errors.New("UDP port forwarding is not supported yet")
-		}
 	}
 	return nil
 }

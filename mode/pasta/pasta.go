@@ -229,7 +229,13 @@ func (b *Backend) startEngine() error {
 	if err := e.ListenSpliceTCP(b.c.Outbound.Rules); err != nil {
 		return err
 	}
+	if err := e.ListenSpliceUDP(b.c.Outbound.Rules); err != nil {
+		return err
+	}
 	if err := e.ListenTCP(b.c.Inbound.Rules); err != nil {
+		return err
+	}
+	if err := e.ListenUDP(b.c.Inbound.Rules); err != nil {
 		return err
 	}
 	return e.EnableAutoScan(b.thread, b.c.Inbound.Rules, b.c.Outbound.Rules)

@@ -74,7 +74,9 @@ func main() {
 		}
 	}()
 	r := bufio.NewReaderSize(conn, 1<<20) // passt -> tap
-	buf := make([]byte, 65536)
+	// Frames may exceed 65535 bytes: a UDP datagram of 65507 bytes
+	// comes as one IPv4 frame of 65549.
+	buf := make([]byte, 1<<17)
 	var hdr [4]byte
 	for {
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
