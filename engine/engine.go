@@ -117,6 +117,7 @@ type Engine struct {
 	frames  [][]byte
 	replies [][]byte
 	offl    []tap.OffloadAt // offloads of some of the replies
+	linkOut bool            // waiting for the link to take a kept frame
 	dec     pkt.Decoded
 
 	status int
@@ -285,6 +286,7 @@ func (e *Engine) SetLink(l Link) error {
 		e.Loop.Del(e.link.Fd())
 	}
 	e.link = l
+	e.linkOut = false
 	e.guestMAC, e.guestKnown = broadcast, false
 	if l == nil {
 		return nil
@@ -327,6 +329,9 @@ func (e *Engine) sendRA() {
 
 // linkReady reads and dispatches every frame available from the guest.
 func (e *Engine) linkReady(events uint32) {
+	if events&unix.EPOLLOUT != 0 {
+		e.flushPending()
+	}
 	for e.link != nil {
 		n, err := e.link.Receive(e.frames)
 		if err != nil {
@@ -458,11 +463,39 @@ func (e *Engine) flush() {
 	if err != nil {
 		log.Debugf("writing to guest: %v", err)
 	}
+	if pl, ok := e.link.(pendingLink); ok && pl.Pending() && !e.linkOut {
+		// Part of a frame waits for the guest to read: wake up when
+		// it can go.
+		e.linkOut = true
+		_ = e.Loop.Mod(e.link.Fd(), unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLOUT, loop.MakeRef(KindLink, 0))
+	}
 	e.Stats.Replies += uint64(len(e.replies))
 	for i := range e.replies {
 		e.replies[i] = nil
 	}
 	e.replies = e.replies[:0]
+}
+
+// pendingLink is a link that may keep part of a frame for later (passt's
+// stream socket, when the guest stops reading).
+type pendingLink interface {
+	Pending() bool
+	FlushPending() error
+}
+
+// flushPending writes what the link kept, once it is writable.
+func (e *Engine) flushPending() {
+	pl, ok := e.link.(pendingLink)
+	if !ok {
+		return
+	}
+	if err := pl.FlushPending(); err != nil {
+		log.Debugf("writing to guest: %v", err)
+	}
+	if !pl.Pending() && e.linkOut {
+		e.linkOut = false
+		_ = e.Loop.Mod(e.link.Fd(), unix.EPOLLIN|unix.EPOLLRDHUP, loop.MakeRef(KindLink, 0))
+	}
 }
 
 // offloadSender is a link that takes frames with offloads (pasta's tap).

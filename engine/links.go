@@ -65,6 +65,12 @@ func (l StreamLink) Fd() int { return l.S.Fd() }
 // Receive reads the frames available.
 func (l StreamLink) Receive(out [][]byte) (int, error) { return l.S.ReadFrames(out) }
 
+// Pending reports part of a frame kept for a guest that stopped reading.
+func (l StreamLink) Pending() bool { return l.S.Pending() }
+
+// FlushPending writes what was kept, if the socket takes it.
+func (l StreamLink) FlushPending() error { return l.S.FlushPending() }
+
 // Send writes frames with their length prefixes.
 func (l StreamLink) Send(frames [][]byte) error {
 	_, err := l.S.WriteBatch(frames)

@@ -26,8 +26,15 @@ import (
 //
 // Writing: frames shorter than 60 bytes are padded to 60 (the Ethernet
 // minimum, as upstream does); length prefixes and frames are gathered into
-// one writev(2) per batch. A stream cannot drop half a frame, so a short
-// write is completed, waiting for the socket to drain.
+// one writev(2) per batch. When the socket is full, the writer waits a few
+// milliseconds for it to drain (QEMU is usually just behind), never longer:
+// a guest that stops reading (a paused VM) must not stall the engine's
+// loop. If the socket is still full, the frames not yet started are
+// dropped, as a full link drops them (TCP retransmits, UDP is lossy
+// anyway), and the rest of a frame already begun is kept in a tail buffer:
+// a stream cannot lose half a frame. Pending reports such a tail, and
+// FlushPending writes it once the socket is writable again; until then,
+// new frames are dropped.
 
 // StreamMinFrame and StreamMaxFrame bound the frame lengths a peer may
 // announce.
@@ -54,6 +61,13 @@ type Stream struct {
 	lens [streamMaxIov / 2][4]byte
 	iov  [streamMaxIov]unix.Iovec
 	pad  [streamPad]byte
+
+	// tail holds the unwritten rest of a frame cut by a full socket,
+	// tail[tailOff:tailEnd].
+	tail             []byte
+	tailOff, tailEnd int
+	// Dropped counts frames dropped because the socket stayed full.
+	Dropped uint64
 }
 
 // NewStream wraps a connected stream socket (made non-blocking here), with
@@ -65,7 +79,7 @@ func NewStream(fd int) (*Stream, error) {
 	for _, opt := range []int{unix.SO_SNDBUF, unix.SO_RCVBUF} {
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, opt, 16<<20)
 	}
-	return &Stream{fd: fd, buf: make([]byte, streamBufSize)}, nil
+	return &Stream{fd: fd, buf: make([]byte, streamBufSize), tail: make([]byte, 4+StreamMaxFrame)}, nil
 }
 
 // Fd returns the socket.
@@ -148,8 +162,19 @@ func (s *Stream) Write(frame []byte) error {
 }
 
 // WriteBatch writes frames with their length prefixes, padding short ones,
-// in as few writev calls as the iovec limit allows.
+// in as few writev calls as the iovec limit allows. Frames that a full
+// socket does not take in time are dropped (see above); they count as
+// handled, and in Dropped.
 func (s *Stream) WriteBatch(frames [][]byte) (int, error) {
+	if s.Pending() {
+		if err := s.FlushPending(); err != nil {
+			return 0, err
+		}
+		if s.Pending() {
+			s.Dropped += uint64(len(frames))
+			return len(frames), nil
+		}
+	}
 	done := 0
 	for done < len(frames) {
 		niov, total, k := 0, 0, 0
@@ -176,7 +201,13 @@ func (s *Stream) WriteBatch(frames [][]byte) (int, error) {
 			total += 4 + l
 			k++
 		}
-		if err := s.writev(niov, total); err != nil {
+		written, err := s.writev(niov, total)
+		if err == errStalled {
+			s.keepTail(frames[done:done+k], written)
+			s.Dropped += uint64(len(frames) - done - k)
+			return len(frames), nil
+		}
+		if err != nil {
 			return done, err
 		}
 		done += k
@@ -184,24 +215,78 @@ func (s *Stream) WriteBatch(frames [][]byte) (int, error) {
 	return done, nil
 }
 
+// keepTail finds the frame of batch cut after written bytes, keeps its
+// unwritten rest in the tail buffer and counts the frames after it as
+// dropped.
+func (s *Stream) keepTail(batch [][]byte, written int) {
+	for i, f := range batch {
+		l := max(len(f), streamPad)
+		if written >= 4+l {
+			written -= 4 + l
+			continue
+		}
+		if written > 0 {
+			// Rebuild the frame as it goes on the wire, keep the rest.
+			var wire [4]byte
+			binary.BigEndian.PutUint32(wire[:], uint32(l))
+			n := copy(s.tail, wire[:])
+			n += copy(s.tail[n:], f)
+			for n < 4+l {
+				s.tail[n] = 0
+				n++
+			}
+			s.tailOff, s.tailEnd = written, n
+			i++
+		}
+		s.Dropped += uint64(len(batch) - i)
+		return
+	}
+}
+
+// Pending reports whether part of a frame waits in the tail buffer.
+func (s *Stream) Pending() bool { return s.tailOff < s.tailEnd }
+
+// FlushPending writes what it can of the tail buffer without waiting.
+func (s *Stream) FlushPending() error {
+	for s.Pending() {
+		r, _, e := unix.Syscall(unix.SYS_WRITE, uintptr(s.fd), uintptr(unsafe.Pointer(&s.tail[s.tailOff])), uintptr(s.tailEnd-s.tailOff))
+		switch {
+		case e == unix.EINTR:
+			continue
+		case e == unix.EAGAIN:
+			return nil
+		case e != 0:
+			return e
+		}
+		s.tailOff += int(r)
+	}
+	s.tailOff, s.tailEnd = 0, 0
+	return nil
+}
+
+// errStalled: the socket stayed full for streamStallWait.
+var errStalled = errors.New("stream socket full")
+
 // writev writes the first niov iovecs (total bytes), completing short
-// writes.
-func (s *Stream) writev(niov, total int) error {
+// writes while the socket drains within streamStallWait; it returns the
+// bytes written (all of them, unless the error is errStalled).
+func (s *Stream) writev(niov, total int) (int, error) {
 	iov := s.iov[:niov]
-	for total > 0 {
+	written := 0
+	for written < total {
 		r, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(s.fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
 		switch {
 		case e == unix.EINTR:
 			continue
 		case e == unix.EAGAIN:
 			if err := s.waitWritable(); err != nil {
-				return err
+				return written, err
 			}
 			continue
 		case e != 0:
-			return e
+			return written, e
 		}
-		total -= int(r)
+		written += int(r)
 		// Skip what was written.
 		w := int(r)
 		for len(iov) > 0 && w >= int(iov[0].Len) {
@@ -213,16 +298,16 @@ func (s *Stream) writev(niov, total int) error {
 			iov[0].SetLen(int(iov[0].Len) - w)
 		}
 	}
-	return nil
+	return written, nil
 }
 
-// streamWriteTimeout bounds the wait for a peer that does not read.
-const streamWriteTimeout = 10 * time.Second
+// streamStallWait bounds the wait for a full socket to drain.
+const streamStallWait = 5 * time.Millisecond
 
 func (s *Stream) waitWritable() error {
 	pfd := [1]unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLOUT}}
 	for {
-		n, err := unix.Poll(pfd[:], int(streamWriteTimeout/time.Millisecond))
+		n, err := unix.Poll(pfd[:], int(streamStallWait/time.Millisecond))
 		if err == unix.EINTR {
 			continue
 		}
@@ -230,7 +315,7 @@ func (s *Stream) waitWritable() error {
 			return err
 		}
 		if n == 0 {
-			return unix.ETIMEDOUT
+			return errStalled
 		}
 		if pfd[0].Revents&(unix.POLLERR|unix.POLLHUP) != 0 {
 			return unix.EPIPE

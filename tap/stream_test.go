@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"io"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -200,4 +201,78 @@ func FuzzStream(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestStreamGuestNotReading: a peer that stops reading never blocks the
+// writer for long; frames that do not fit are dropped whole, a frame cut
+// by the full socket is finished once the peer reads again, and what the
+// peer receives is a clean stream of whole frames, in order.
+func TestStreamGuestNotReading(t *testing.T) {
+	s, peer := socketPair(t)
+	for _, fd := range []int{s.Fd(), peer} {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 64<<10)
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 64<<10)
+	}
+	const frames = 2048
+	seq := 0
+	batch := make([][]byte, 64)
+	start := time.Now()
+	for seq < frames {
+		for i := range batch {
+			f := make([]byte, 3000+seq%7)
+			binary.BigEndian.PutUint32(f, uint32(seq))
+			f[len(f)-1] = byte(seq)
+			batch[i] = f
+			seq++
+		}
+		t0 := time.Now()
+		n, err := s.WriteBatch(batch)
+		if err != nil || n != len(batch) {
+			t.Fatalf("WriteBatch: %d, %v", n, err)
+		}
+		if d := time.Since(t0); d > 200*time.Millisecond {
+			t.Fatalf("WriteBatch blocked %v on a full socket", d)
+		}
+	}
+	if s.Dropped == 0 {
+		t.Fatalf("nothing dropped after %d frames in %v into a socket nobody reads", frames, time.Since(start))
+	}
+	// The peer reads again: the kept rest of a frame goes first.
+	got := []byte{}
+	buf := make([]byte, 1<<20)
+	_ = unix.SetNonblock(peer, true)
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+		if err := s.FlushPending(); err != nil {
+			t.Fatal(err)
+		}
+		n, err := unix.Read(peer, buf)
+		if n > 0 {
+			got = append(got, buf[:n]...)
+			continue
+		}
+		if err == unix.EAGAIN && !s.Pending() {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	last, whole := -1, 0
+	for len(got) > 0 {
+		if len(got) < 4 {
+			t.Fatalf("stream ends with %d stray bytes", len(got))
+		}
+		l := int(binary.BigEndian.Uint32(got))
+		if l < 3000 || l > 3006 || len(got) < 4+l {
+			t.Fatalf("frame %d: length %d with %d bytes left: the stream is out of step", whole, l, len(got)-4)
+		}
+		f := got[4 : 4+l]
+		n := int(binary.BigEndian.Uint32(f))
+		if n <= last || f[len(f)-1] != byte(n) || l != 3000+n%7 {
+			t.Fatalf("frame %d is #%d (after #%d), corrupted or out of order", whole, n, last)
+		}
+		last, whole = n, whole+1
+		got = got[4+l:]
+	}
+	if whole+int(s.Dropped) != frames {
+		t.Fatalf("%d frames received and %d dropped, of %d", whole, s.Dropped, frames)
+	}
 }

@@ -203,6 +203,55 @@ func TestTCPPasstGuest(t *testing.T) {
 	}
 }
 
+// TestTCPPasstGuestPaused: a guest that stops reading for longer than any
+// write timeout (a paused VM) while data flows to it: passt neither blocks
+// nor gives up on it, and the guest is served again once it reads.
+func TestTCPPasstGuestPaused(t *testing.T) {
+	requireCommands(t, "socat", "iperf3")
+	ns := netns(t)
+	fwdPort := lowPort(t)
+	sock, _, passt := startPasst(t, "-4", "-a", "10.0.2.15", "-n", "24", "-g", "10.0.2.2", "-t", fmt.Sprint(fwdPort))
+	shim := startShim(t, ns, sock)
+	for _, c := range [][]string{
+		{"ip", "link", "set", "tap0", "up"},
+		{"ip", "addr", "add", "10.0.2.15/24", "dev", "tap0"},
+		{"ip", "route", "add", "default", "via", "10.0.2.2"},
+	} {
+		if out, err := inNS(t, ns, c...); err != nil {
+			t.Fatalf("%v: %v: %s", c, err, out)
+		}
+	}
+	srv := exec.Command("ip", "netns", "exec", ns, "iperf3", "-s", "-1", "-p", fmt.Sprint(fwdPort))
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Process.Kill()
+	waitListening(t, ns, fwdPort)
+	cl := exec.Command("iperf3", "-c", "127.0.0.1", "-p", fmt.Sprint(fwdPort), "-t", "20")
+	if err := cl.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Process.Kill()
+	time.Sleep(time.Second)
+	shim.Process.Signal(syscall.SIGSTOP)
+	time.Sleep(12 * time.Second)
+	// The host side goes on meanwhile: a connection to the gateway
+	// address is answered by the engine only once the guest reads, but
+	// the engine must still be running and accepting.
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", passt.Process.Pid)); err != nil || strings.Contains(string(st), ") Z ") {
+		t.Fatalf("passt is gone while its guest was paused (%v): %s", err, st)
+	}
+	shim.Process.Signal(syscall.SIGCONT)
+	cl.Process.Kill()
+	cl.Wait()
+	data := randomData(t, 1<<20)
+	port := hostServer(t, "tcp4", "127.0.0.1:0", func(c net.Conn) { c.Write(data) })
+	out, err := exec.Command("ip", "netns", "exec", ns, "socat", "-T", "10", "-u", fmt.Sprintf("TCP:10.0.2.2:%d", port), "-").Output()
+	if err != nil || !bytes.Equal(out, data) {
+		t.Fatalf("download after the pause: %v, %d of %d bytes", err, len(out), len(data))
+	}
+}
+
 // attachPasta runs pasta --config-net attached to ns with args, returns
 // its PID once ready, and ends it with the test.
 func attachPasta(t *testing.T, ns string, args ...string) int {
