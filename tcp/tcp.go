@@ -32,6 +32,10 @@
 //     the guest discards the acknowledged bytes from the queue (MSG_TRUNC).
 //     Retransmission rewinds the peek offset to the first unacknowledged
 //     byte. There is no per-connection buffer.
+//     Sockets are edge-triggered: peeked data stays readable until the
+//     guest acknowledges it, which would wake a level-triggered loop for
+//     nothing; we read until EAGAIN (or the end of stream, once epoll
+//     reports EPOLLRDHUP), or until the guest's window stops us.
 //   - FIN from the guest becomes shutdown(SHUT_WR); end of stream from the
 //     host becomes a FIN to the guest once every byte before it is
 //     acknowledged. RST travels both ways (a socket closed with SO_LINGER 0
@@ -133,12 +137,15 @@ type conn struct {
 	rcvWnd       uint32 // the window we last advertised, in bytes
 	ackDue       bool   // an ACK is owed to the guest (sent at EndBatch)
 	lastActive   time.Time
-	finFromGuest bool // received, socket shut down for writing
-	hostEOF      bool // the socket reached end of stream
-	finSent      bool // our FIN is out (sndNxt counts it)
-	wantOut      bool // waiting for EPOLLOUT (socket full)
-	registered   bool // in the epoll set
-	inOff        bool // EPOLLIN disabled (guest window full)
+	finFromGuest bool   // received, socket shut down for writing
+	hostEOF      bool   // the socket reached end of stream
+	finSent      bool   // our FIN is out (sndNxt counts it)
+	wantOut      bool   // waiting for EPOLLOUT (socket full)
+	registered   bool   // in the epoll set
+	events       uint32 // the events registered, when registered
+	peerShut     bool   // EPOLLRDHUP seen: read to the end of stream
+	spaceHint    int    // send buffer memory we may still fill before it runs low
+	inOff        bool   // EPOLLIN disabled (guest window full)
 	lastSend     time.Time
 	retries      int
 	started      time.Time
@@ -331,7 +338,8 @@ func (h *Handler) window(c *conn) uint16 {
 		c.rcvWnd = 0
 		return 0
 	}
-	space, _, queued := sendMemory(c.fd)
+	space, size, queued := sendMemory(c.fd)
+	c.spaceHint = lowSpaceMargin(space, size)
 	free := space - space/4
 	if queued >= 65536 {
 		if outq, err := unix.IoctlGetInt(c.fd, unix.TIOCOUTQ); err == nil && outq <= queued {
@@ -350,11 +358,28 @@ func (h *Handler) window(c *conn) uint16 {
 	return uint16(free)
 }
 
+// lowSpaceMargin is how much more memory the send buffer can take before
+// it runs low: before its free space falls under a third of its size, when
+// the socket stops reporting EPOLLOUT.
+func lowSpaceMargin(space, size int) int { return (3*space - size) / 3 }
+
+// writeCharge is the send buffer memory a write of n bytes may take at
+// most, with the kernel's per-buffer overhead: for the estimate that spares
+// watchSpace a getsockopt(SO_MEMINFO) per write.
+func writeCharge(n int) int { return 2*n + 4096 }
+
 // watchSpace asks for EPOLLOUT when the send buffer is low, so that a
 // window update follows as soon as it drains: the guest may otherwise sit
-// on a small or zero window until its next probe.
-func (h *Handler) watchSpace(idx int, c *conn) {
-	if space, size := sendSpace(c.fd); 3*space < size && !c.wantOut {
+// on a small or zero window until its next probe. It asks the kernel only
+// once the writes since the last look (window() or here) may have used up
+// the margin then left: the buffer's free space only grows otherwise.
+func (h *Handler) watchSpace(idx int, c *conn, written int) {
+	if c.spaceHint -= writeCharge(written); c.spaceHint > 0 || c.wantOut {
+		return
+	}
+	space, size := sendSpace(c.fd)
+	c.spaceHint = lowSpaceMargin(space, size)
+	if 3*space < size {
 		c.wantOut = true
 		h.updateEvents(idx, c)
 	}
@@ -432,6 +457,10 @@ func (h *Handler) FromGuest(f []byte, d *pkt.Decoded) {
 		h.resetFromGuest(idx, c, t)
 		return
 	}
+	// Reading the socket is up to its EPOLLIN edges (updateEvents), unless
+	// the guest's window held us back: then its ACK may let us send on at
+	// once, without a round through epoll.
+	windowBound := c.inOff
 	switch c.state {
 	case stateConnecting:
 		return // the guest retransmits its SYN: still connecting
@@ -479,7 +508,7 @@ func (h *Handler) FromGuest(f []byte, d *pkt.Decoded) {
 	if len(payload) > 0 || fin {
 		h.data(idx, c, t.Seq(), payload, fin)
 	}
-	if c.state != stateFree {
+	if c.state != stateFree && windowBound {
 		h.sendData(idx, c)
 	}
 }
@@ -566,11 +595,11 @@ func (h *Handler) connect(key flowKey, d *pkt.Decoded, t pkt.TCP) {
 		h.refused(idx, c)
 		return
 	}
-	if err := h.loop.Add(fd, unix.EPOLLOUT, loop.MakeRef(h.kind, uint64(idx))); err != nil {
+	if err := h.loop.Add(fd, unix.EPOLLOUT|unix.EPOLLET, loop.MakeRef(h.kind, uint64(idx))); err != nil {
 		h.refused(idx, c)
 		return
 	}
-	c.registered = true
+	c.registered, c.events = true, unix.EPOLLOUT|unix.EPOLLET
 }
 
 // refused reports a failed connection to the guest with a reset.
@@ -717,7 +746,7 @@ func (h *Handler) data(idx int, c *conn, seq uint32, payload []byte, fin bool) {
 			return
 		}
 	} else if written > 0 {
-		h.watchSpace(idx, c)
+		h.watchSpace(idx, c, written)
 	}
 	h.ackLater(idx, c)
 }
@@ -754,7 +783,10 @@ func (h *Handler) sendData(idx int, c *conn) {
 		r, err := peek(c.fd, b[hl:hl+n])
 		if err != nil {
 			h.nbuf-- // buffer unused
-			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+			if err == unix.EINTR {
+				continue // the EPOLLIN edge is spent: read on
+			}
+			if err == unix.EAGAIN {
 				return
 			}
 			h.resetFlow(idx, c)
@@ -772,7 +804,10 @@ func (h *Handler) sendData(idx int, c *conn) {
 		}
 		h.segment(c, b, pkt.TCPFlagACK|pkt.TCPFlagPSH, c.sndNxt, r, nil)
 		c.sndNxt += uint32(r)
-		if r < n {
+		if r < n && !c.peerShut {
+			// Drained for now: more data is a new EPOLLIN edge.
+			// Not so the end of stream if it came with this data
+			// (EPOLLRDHUP): then read on until it shows.
 			return
 		}
 	}
@@ -799,26 +834,36 @@ func (h *Handler) enableIn(idx int, c *conn) {
 // the socket has nothing more to tell (end of stream read, nothing to
 // write), it leaves epoll altogether: a hung-up socket would otherwise be
 // reported again and again.
+//
+// Sockets are edge-triggered (EPOLLET): data we peeked and sent the guest
+// stays in the receive queue until the guest acknowledges it, and a
+// level-triggered socket would be reported readable all that time, waking
+// the loop for nothing. So sendData reads until EAGAIN or the guest's
+// window stops it, and a change of the events (EPOLL_CTL_MOD, which also
+// polls the socket) reports what is already there; when they do not
+// change, no epoll_ctl(2) is made.
 func (h *Handler) updateEvents(idx int, c *conn) {
-	var ev uint32
+	ev := uint32(unix.EPOLLET)
 	if c.state >= stateEstablished && !c.inOff && !c.hostEOF {
-		ev |= unix.EPOLLIN
+		ev |= unix.EPOLLIN | unix.EPOLLRDHUP
 	}
 	if c.wantOut {
 		ev |= unix.EPOLLOUT
 	}
 	ref := loop.MakeRef(h.kind, uint64(idx))
 	switch {
-	case ev == 0 && c.hostEOF:
+	case ev == unix.EPOLLET && c.hostEOF:
 		if c.registered {
 			h.loop.Del(c.fd)
 			c.registered = false
 		}
 	case c.registered:
-		_ = h.loop.Mod(c.fd, ev, ref)
+		if ev != c.events && h.loop.Mod(c.fd, ev, ref) == nil {
+			c.events = ev
+		}
 	default:
 		if h.loop.Add(c.fd, ev, ref) == nil {
-			c.registered = true
+			c.registered, c.events = true, ev
 		}
 	}
 }
@@ -861,7 +906,10 @@ func (h *Handler) Event(ref loop.Ref, events uint32) {
 		h.updateEvents(idx, c)
 		h.ack(c) // window update
 	}
-	if events&(unix.EPOLLIN|unix.EPOLLHUP) != 0 {
+	if events&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
+		c.peerShut = true
+	}
+	if events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
 		h.sendData(idx, c)
 		if events&unix.EPOLLHUP != 0 && !c.hostEOF && c.state != stateFree {
 			// Hung up with nothing left to read yet: end of stream.
@@ -1096,11 +1144,11 @@ func (h *Handler) Accept(ref loop.Ref, _ uint32) {
 		c.sndUna = rand.Uint32()
 		h.active = append(h.active, idx)
 		h.armTimer()
-		if err := h.loop.Add(fd, 0, loop.MakeRef(h.kind, uint64(idx))); err != nil {
+		if err := h.loop.Add(fd, unix.EPOLLET, loop.MakeRef(h.kind, uint64(idx))); err != nil {
 			h.close(idx, true)
 			continue
 		}
-		c.registered = true
+		c.registered, c.events = true, unix.EPOLLET
 		h.syn(c)
 	}
 }

@@ -588,3 +588,23 @@ func TestTCPManyIdle(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestTCPReplyAndClose: a host server that answers and closes at once, as
+// in a connect-request-response-close transaction, so the reply and the
+// FIN reach pasta's socket together. The guest must get both without
+// waiting: an edge-triggered socket read only up to the short reply would
+// leave the FIN unseen until a timeout.
+func TestTCPReplyAndClose(t *testing.T) {
+	requireCommands(t, "socat")
+	testUser(t)
+	port := hostServer(t, "tcp4", "127.0.0.1:0", func(c net.Conn) { c.Write([]byte("x")) })
+	const n = 100
+	// A transaction takes milliseconds; one whose FIN is late would hang.
+	script := fmt.Sprintf("for i in $(seq %d); do timeout 3 socat -u TCP:10.0.2.2:%d - || exit 1; done", n, port)
+	start := time.Now()
+	cmd := exec.Command(pastaBin(t), "--config-net", "-4", "-a", "10.0.2.15", "-g", "10.0.2.2", "--", "sh", "-c", script)
+	out, err := cmd.Output()
+	if err != nil || string(out) != strings.Repeat("x", n) {
+		t.Fatalf("after %v, %d of %d replies and their FIN came in time: %v", time.Since(start), len(out), n, err)
+	}
+}
