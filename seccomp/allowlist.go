@@ -70,7 +70,7 @@ var allowList = []Syscall{
 	{Name: "sigaltstack", Modes: both, Why: "runtime: every new thread installs its alternate signal stack"},
 	{Name: "sched_yield", Modes: both, Why: "runtime: spinning locks and the scheduler yield the CPU"},
 	{Name: "nanosleep", Modes: both, Why: "runtime: sysmon and spinning threads sleep for microseconds"},
-	{Name: "epoll_pwait", Modes: both, Why: "runtime: the network poller (timers, the namespace watch's inotify descriptor)"},
+	{Name: "epoll_pwait", Modes: both, Why: "runtime: the network poller (timers, the namespace watch's inotify descriptor); the event loop's zero-timeout polls before it sleeps"},
 	{Name: "sched_getaffinity", Modes: both, Why: "runtime: sysmon re-reads the CPU affinity to update GOMAXPROCS (Go 1.25 and later)"},
 	{Name: "restart_syscall", Modes: both, Why: "kernel: resumes a timed sleep interrupted by a signal (rare, not in the suite)"},
 	{Name: "clock_gettime", Modes: both, Why: "time: the vDSO falls back to the system call with a clock source it cannot read"},
