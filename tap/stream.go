@@ -26,15 +26,16 @@ import (
 //
 // Writing: frames shorter than 60 bytes are padded to 60 (the Ethernet
 // minimum, as upstream does); length prefixes and frames are gathered into
-// one writev(2) per batch. When the socket is full, the writer waits a few
-// milliseconds for it to drain (QEMU is usually just behind), never longer:
-// a guest that stops reading (a paused VM) must not stall the engine's
-// loop. If the socket is still full, the frames not yet started are
-// dropped, as a full link drops them (TCP retransmits, UDP is lossy
-// anyway), and the rest of a frame already begun is kept in a tail buffer:
-// a stream cannot lose half a frame. Pending reports such a tail, and
-// FlushPending writes it once the socket is writable again; until then,
-// new frames are dropped.
+// one writev(2) per batch. When the socket is full, the writer waits up to
+// streamStallWait for it to drain (QEMU is usually just behind), never
+// longer: a guest that stops reading (a paused VM) must not stall the
+// engine's loop. If the socket is still full, the stream is stalled: the
+// frames not yet started are dropped, as a full link drops them (TCP
+// retransmits, UDP is lossy anyway), and the rest of a frame already begun
+// is kept in a tail buffer, since a stream cannot lose half a frame.
+// Pending reports the stall; FlushPending writes the tail and ends the
+// stall once the socket is writable again (the engine asks for EPOLLOUT).
+// Until then new frames are dropped at once, without waiting again.
 
 // StreamMinFrame and StreamMaxFrame bound the frame lengths a peer may
 // announce.
@@ -66,6 +67,9 @@ type Stream struct {
 	// tail[tailOff:tailEnd].
 	tail             []byte
 	tailOff, tailEnd int
+	// stalled: the socket stayed full for streamStallWait; frames are
+	// dropped without waiting until it is writable again.
+	stalled bool
 	// Dropped counts frames dropped because the socket stayed full.
 	Dropped uint64
 }
@@ -203,6 +207,7 @@ func (s *Stream) WriteBatch(frames [][]byte) (int, error) {
 		}
 		written, err := s.writev(niov, total)
 		if err == errStalled {
+			s.stalled = true
 			s.keepTail(frames[done:done+k], written)
 			s.Dropped += uint64(len(frames) - done - k)
 			return len(frames), nil
@@ -243,12 +248,15 @@ func (s *Stream) keepTail(batch [][]byte, written int) {
 	}
 }
 
-// Pending reports whether part of a frame waits in the tail buffer.
-func (s *Stream) Pending() bool { return s.tailOff < s.tailEnd }
+// Pending reports whether the socket stalled: part of a frame may wait in
+// the tail buffer, and new frames are dropped until FlushPending finds the
+// socket writable.
+func (s *Stream) Pending() bool { return s.stalled || s.tailOff < s.tailEnd }
 
-// FlushPending writes what it can of the tail buffer without waiting.
+// FlushPending writes what it can of the tail buffer without waiting, and
+// ends the stall once the socket takes more.
 func (s *Stream) FlushPending() error {
-	for s.Pending() {
+	for s.tailOff < s.tailEnd {
 		r, _, e := unix.Syscall(unix.SYS_WRITE, uintptr(s.fd), uintptr(unsafe.Pointer(&s.tail[s.tailOff])), uintptr(s.tailEnd-s.tailOff))
 		switch {
 		case e == unix.EINTR:
@@ -261,6 +269,12 @@ func (s *Stream) FlushPending() error {
 		s.tailOff += int(r)
 	}
 	s.tailOff, s.tailEnd = 0, 0
+	if s.stalled {
+		pfd := [1]unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLOUT}}
+		if n, _ := unix.Poll(pfd[:], 0); n > 0 && pfd[0].Revents&unix.POLLOUT != 0 {
+			s.stalled = false
+		}
+	}
 	return nil
 }
 
@@ -301,8 +315,12 @@ func (s *Stream) writev(niov, total int) (int, error) {
 	return written, nil
 }
 
-// streamStallWait bounds the wait for a full socket to drain.
-const streamStallWait = 5 * time.Millisecond
+// streamStallWait bounds the wait for a full socket to drain: long enough
+// for a guest that reads to catch up (QEMU usually is just behind; with 5
+// ms, host-to-guest TCP lost half its throughput to drops and
+// retransmissions), short enough not to hold up the loop; it is paid once
+// per stall, not per batch.
+const streamStallWait = 50 * time.Millisecond
 
 func (s *Stream) waitWritable() error {
 	pfd := [1]unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLOUT}}
