@@ -1116,7 +1116,18 @@ func (h *Handler) syn(c *conn) {
 
 // synAckFromGuest completes a host-initiated handshake.
 func (h *Handler) synAckFromGuest(idx int, c *conn, t pkt.TCP) {
-	if t.Flags()&(pkt.TCPFlagSYN|pkt.TCPFlagACK) != pkt.TCPFlagSYN|pkt.TCPFlagACK || t.Ack() != c.sndNxt {
+	if t.Flags()&pkt.TCPFlagACK != 0 && t.Ack() != c.sndNxt {
+		// An acknowledgement of something else: typically the guest's
+		// TIME_WAIT socket for the same addresses and ports answering
+		// our SYN (its sequence number was below the old connection's).
+		// Reset it as RFC 9293 says for SYN-SENT (seq = SEG.ACK, no
+		// ACK), which ends the stale state; the timer sends the SYN
+		// again.
+		b := h.buf()
+		h.segment(c, b, pkt.TCPFlagRST, t.Ack(), 0, nil)
+		return
+	}
+	if t.Flags()&(pkt.TCPFlagSYN|pkt.TCPFlagACK) != pkt.TCPFlagSYN|pkt.TCPFlagACK {
 		return
 	}
 	var opts pkt.TCPOptions
