@@ -12,7 +12,7 @@
 //	streamer recv ADDR KEY [AT PAUSE]    connect, receive and check until EOF
 //	streamer serve-send PORT KEY SIZE    accept one connection, then as send
 //	streamer serve-recv PORT KEY [AT PAUSE] accept one connection, then as recv
-//	streamer churn ADDR[,ADDR...] N      N connections: 1-byte request, reply, close
+//	streamer churn ADDR[,ADDR...] N [P]  N connections (P at a time): 1-byte request, reply, close
 //	streamer echo-serve PORT[,PORT...]   answer each connection's byte, then close
 //
 // AT and PAUSE make the receiver stop reading for PAUSE (a Go duration)
@@ -23,7 +23,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -33,6 +32,7 @@ import (
 	"strings"
 	"time"
 
+	"passt/test/churn"
 	"passt/test/pattern"
 )
 
@@ -83,17 +83,23 @@ func main() {
 	case "churn":
 		n, err := strconv.Atoi(args[2])
 		check(err)
-		addrs := strings.Split(args[1], ",")
-		for i := 0; i < n; i++ {
-			if err := requestReply(addrs[i%len(addrs)], byte(i)); err != nil {
-				fail("connection %d: %v", i, err)
-			}
+		par := 1
+		if len(args) > 3 {
+			par, err = strconv.Atoi(args[3])
+			check(err)
+		}
+		if err := churn.Churn(strings.Split(args[1], ","), n, par); err != nil {
+			fail("%v", err)
 		}
 		fmt.Println("ok", n)
 	case "echo-serve":
 		for _, p := range strings.Split(args[1], ",") {
 			ln := listen(p)
-			go echoServe(ln)
+			go func() {
+				if err := churn.EchoServe(ln); err != nil {
+					fail("%v", err)
+				}
+			}()
 		}
 		fmt.Println("ready")
 		select {}
@@ -122,44 +128,6 @@ func listen(port string) net.Listener {
 	ln, err := net.Listen("tcp", ":"+port)
 	check(err)
 	return ln
-}
-
-// requestReply sends one byte, expects it back, and waits for the server
-// to close.
-func requestReply(addr string, b byte) error {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := c.Write([]byte{b}); err != nil {
-		return err
-	}
-	var r [2]byte
-	n, err := io.ReadFull(c, r[:])
-	if n != 1 || r[0] != b || !errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("reply %x (%d bytes), then %v", r[:n], n, err)
-	}
-	return nil
-}
-
-// echoServe answers each connection's first byte and closes it.
-func echoServe(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			fail("accept: %v", err)
-		}
-		go func() {
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(10 * time.Second))
-			var b [1]byte
-			if _, err := io.ReadFull(c, b[:]); err == nil {
-				c.Write(b[:])
-			}
-		}()
-	}
 }
 
 func key(s string) uint64 {
