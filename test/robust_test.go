@@ -179,6 +179,9 @@ func hostReceive(t *testing.T, c *net.TCPConn, key uint64, size int64) {
 }
 
 func logRate(t *testing.T, size int64, d time.Duration) {
+	if size < 32<<20 {
+		return
+	}
 	t.Logf("%d MiB in %v (%.2f Gbit/s)", size>>20, d.Round(time.Millisecond), float64(size)*8/d.Seconds()/1e9)
 }
 
