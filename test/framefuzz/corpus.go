@@ -47,8 +47,8 @@ func buildCorpus(mac [6]byte) [][]byte {
 		m = append(m, 0, 1, 0, 10, 0, 3, 0, 1) // client ID, DUID-LL
 		m = append(m, mac[:]...)
 		m = append(m, 0, 3, 0, 12, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0) // IA_NA
-		m = append(m, 0, 6, 0, 4, 0, 23, 0, 24)                         // ORO: DNS, search
-		m = append(m, 0, 39, 0, 5, 0, 1, 'h', 0, 0)                     // FQDN
+		m = append(m, 0, 6, 0, 4, 0, 23, 0, 24)                        // ORO: DNS, search
+		m = append(m, 0, 39, 0, 5, 0, 1, 'h', 0, 0)                    // FQDN
 		if typ == 3 {
 			m = append(m, 0, 2, 0, 4, 1, 2, 3, 4) // server ID
 		}
