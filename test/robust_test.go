@@ -515,3 +515,8 @@ func waitHostListening(t *testing.T, port int) {
 	}
 	t.Fatalf("nothing listens on %d on the host", port)
 }
+
+// execInNS prepares a command run in the named namespace.
+func execInNS(ns string, args ...string) *exec.Cmd {
+	return exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
+}
