@@ -151,8 +151,6 @@ func TestSynSentStaleAck(t *testing.T) {
 	t.Fatal("the client's data never reached the guest")
 }
 
-var _ = io.EOF
-
 // counter is an Output that only counts frames (it must not allocate).
 type counter struct{ frames, bytes int }
 
@@ -211,5 +209,87 @@ func TestDataPathAllocs(t *testing.T) {
 	}
 	if allocs != 0 {
 		t.Errorf("%v allocations per segment and acknowledgement, want 0", allocs)
+	}
+}
+
+// TestTableFull: with the flow table full, a new guest connection is
+// refused at once with a reset, the existing flows keep working, and once
+// one closes a new connection is taken. (The real table holds MaxFlows;
+// this one holds 4, which the code allows only from inside the package.)
+func TestTableFull(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+	hport := uint16(ln.Addr().(*net.TCPAddr).Port)
+	rec := &recorder{}
+	h, _, _ := inboundHandler(t, rec, 8080)
+	h.table = flow.NewTable(4)
+
+	// open sends a SYN from guest port p and drives the handshake; it
+	// returns the flags of the first answer.
+	open := func(p uint16) (uint8, uint32) {
+		feed(t, h, segment(false, p, hport, 100, 0, pkt.TCPFlagSYN, 65535, []byte{2, 4, 5, 180}, nil))
+		for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); {
+			for _, f := range rec.take() {
+				s := sent(t, f)
+				if s.DstPort() == p {
+					return s.Flags(), s.Seq()
+				}
+			}
+			if idx, ok := h.table.Lookup(flow.MakeKey(pkt.ProtoTCP, netip.AddrPortFrom(netip.MustParseAddr("10.0.2.15"), p),
+				netip.AddrPortFrom(netip.MustParseAddr("10.0.2.2"), hport))); ok {
+				h.Event(loop.MakeRef(1, uint64(idx)), unix.EPOLLOUT) // connected
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		t.Fatalf("no answer to the SYN from port %d", p)
+		return 0, 0
+	}
+	isn := map[uint16]uint32{}
+	for p := uint16(50000); p < 50004; p++ {
+		flags, seq := open(p)
+		if flags != pkt.TCPFlagSYN|pkt.TCPFlagACK {
+			t.Fatalf("connection from %d: flags %#x, want SYN-ACK", p, flags)
+		}
+		isn[p] = seq
+		feed(t, h, segment(false, p, hport, 101, seq+1, pkt.TCPFlagACK, 65535, nil, nil))
+	}
+	if h.Flows() != 4 {
+		t.Fatalf("%d flows, want 4", h.Flows())
+	}
+	if flags, _ := open(50010); flags&pkt.TCPFlagRST == 0 {
+		t.Fatalf("SYN beyond a full table answered with flags %#x, want a reset", flags)
+	}
+	// The existing flows still carry data: an echo comes back.
+	feed(t, h, segment(false, 50001, hport, 101, isn[50001]+1, pkt.TCPFlagACK|pkt.TCPFlagPSH, 65535, nil, []byte("echo")))
+	got := false
+	idx, _ := h.table.Lookup(flow.MakeKey(pkt.ProtoTCP, netip.MustParseAddrPort("10.0.2.15:50001"), netip.AddrPortFrom(netip.MustParseAddr("10.0.2.2"), hport)))
+	for deadline := time.Now().Add(3 * time.Second); !got && time.Now().Before(deadline); {
+		h.Event(loop.MakeRef(1, uint64(idx)), unix.EPOLLIN)
+		for _, f := range rec.take() {
+			if s := sent(t, f); s.DstPort() == 50001 && string(s.Payload()) == "echo" {
+				got = true
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !got {
+		t.Fatal("an existing flow stopped working with the table full")
+	}
+	// One closes (the guest resets it); a new connection is taken.
+	feed(t, h, segment(false, 50002, hport, 101, isn[50002]+1, pkt.TCPFlagRST, 0, nil, nil))
+	if flags, _ := open(50011); flags != pkt.TCPFlagSYN|pkt.TCPFlagACK {
+		t.Fatalf("after a flow closed, a new SYN got flags %#x, want SYN-ACK", flags)
 	}
 }
