@@ -263,8 +263,9 @@ func (m *mutator) fixUp(f []byte) {
 		next := f[14+6]
 		dhcp6 := dst == netip.MustParseAddr("ff02::1:2") && next == pkt.ProtoUDP &&
 			len(f) >= 14+40+4 && binary.BigEndian.Uint16(f[14+42:]) == 547
-		ndp := next == pkt.ProtoICMPv6 && (dst == netip.MustParseAddr("ff02::1") || dst == netip.MustParseAddr("ff02::2") ||
-			netip.MustParsePrefix("ff02::1:ff00:0/104").Contains(dst))
+		ndp := next == pkt.ProtoICMPv6 && len(f) > 54 && f[54] >= 133 && f[54] <= 137 &&
+			(dst == netip.MustParseAddr("ff02::1") || dst == netip.MustParseAddr("ff02::2") ||
+				netip.MustParsePrefix("ff02::1:ff00:0/104").Contains(dst))
 		if !dhcp6 && !ndp {
 			a := gw6.As16()
 			copy(f[14+24:14+40], a[:])

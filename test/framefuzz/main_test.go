@@ -56,5 +56,21 @@ func TestMutationsStayLocal(t *testing.T) {
 		if dst.IsValid() && !allowed[dst] && !netip.MustParsePrefix("ff02::1:ff00:0/104").Contains(dst) {
 			t.Fatalf("frame to %v: %x", dst, f)
 		}
+		// Multicast and broadcast only for the services the engine
+		// answers itself (never an echo request the host would send).
+		if dst.IsValid() && dst != gw4 && dst != gw6 {
+			switch {
+			case dst.Is4():
+				if f[23] != pkt.ProtoUDP || binary.BigEndian.Uint16(f[36:]) != 67 {
+					t.Fatalf("broadcast that is not DHCP: %x", f)
+				}
+			case f[20] == pkt.ProtoICMPv6:
+				if f[54] < 133 || f[54] > 137 {
+					t.Fatalf("multicast ICMPv6 that is not NDP: %x", f)
+				}
+			case f[20] != pkt.ProtoUDP || binary.BigEndian.Uint16(f[56:]) != 547:
+				t.Fatalf("multicast that is not DHCPv6: %x", f)
+			}
+		}
 	}
 }
