@@ -124,6 +124,7 @@ func TestFaultPasstClientGone(t *testing.T) {
 	pid := cmd.Process.Pid
 	shim := startShim(t, ns, sock)
 	guestAddress(t, ns)
+	waitHostListening(t, fwd) // passt -f announces itself before its listeners exist
 	before := engineUsage(t, pid)
 
 	port, sent := endlessSender(t, 11)
@@ -159,7 +160,7 @@ func TestFaultPasstClientGone(t *testing.T) {
 	hostSend(t, accepted(t, ch), 12, size)
 	checkStreamer(t, p, "download after the client changed", size, time.Minute)
 	if now := settle(t, pid, before, 5*time.Second); now.sockets > before.sockets {
-		t.Errorf("engine holds %d sockets, %d before the first client went away", now.sockets, before.sockets)
+		t.Errorf("engine holds %d sockets, %d before the first client went away:\n%s", now.sockets, before.sockets, socketsOf(pid))
 	}
 	if cmd.ProcessState != nil {
 		t.Fatal("passt exited")
@@ -352,4 +353,16 @@ func TestFaultGuestWindowFull(t *testing.T) {
 			checkStreamer(t, p, "after the pause", size, time.Minute)
 		})
 	}
+}
+
+// socketsOf lists the sockets of pid, as ss shows them.
+func socketsOf(pid int) string {
+	out, _ := exec.Command("ss", "-Htuxanp").Output()
+	var b strings.Builder
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, fmt.Sprintf("pid=%d,", pid)) {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
 }

@@ -160,6 +160,7 @@ func hostSend(t *testing.T, c *net.TCPConn, key uint64, size int64) {
 	c.CloseWrite()
 	c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	io.Copy(io.Discard, c)
+	c.Close()
 	logRate(t, size, time.Since(start))
 }
 
