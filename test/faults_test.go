@@ -126,6 +126,7 @@ func TestFaultPasstClientGone(t *testing.T) {
 	guestAddress(t, ns)
 	waitHostListening(t, fwd) // passt -f announces itself before its listeners exist
 	before := engineUsage(t, pid)
+	beforeList := socketsOf(pid)
 
 	port, sent := endlessSender(t, 11)
 	p := startStreamer(t, ns, "recv", fmt.Sprintf("10.0.2.2:%d", port), "11")
@@ -160,7 +161,7 @@ func TestFaultPasstClientGone(t *testing.T) {
 	hostSend(t, accepted(t, ch), 12, size)
 	checkStreamer(t, p, "download after the client changed", size, time.Minute)
 	if now := settle(t, pid, before, 5*time.Second); now.sockets > before.sockets {
-		t.Errorf("engine holds %d sockets, %d before the first client went away:\n%s", now.sockets, before.sockets, socketsOf(pid))
+		t.Errorf("engine holds %d sockets, %d before the first client went away:\n%s\nbefore:\n%s", now.sockets, before.sockets, socketsOf(pid), beforeList)
 	}
 	if cmd.ProcessState != nil {
 		t.Fatal("passt exited")
@@ -355,10 +356,16 @@ func TestFaultGuestWindowFull(t *testing.T) {
 	}
 }
 
-// socketsOf lists the sockets of pid, as ss shows them.
+// socketsOf lists the sockets of pid, as ss shows them, and its
+// descriptors.
 func socketsOf(pid int) string {
 	out, _ := exec.Command("ss", "-Htuxanp").Output()
 	var b strings.Builder
+	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	for _, e := range ents {
+		l, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, e.Name()))
+		fmt.Fprintf(&b, "fd %s -> %s\n", e.Name(), l)
+	}
 	for _, l := range strings.Split(string(out), "\n") {
 		if strings.Contains(l, fmt.Sprintf("pid=%d,", pid)) {
 			b.WriteString(l + "\n")
