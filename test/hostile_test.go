@@ -84,6 +84,7 @@ func transfersWhile(t *testing.T, ns string, done <-chan struct{}) int {
 func fuzzAlongside(t *testing.T, ns, ifname string, pid int, seed int) {
 	t.Helper()
 	d := fuzzDuration()
+	pre := engineUsage(t, pid)
 	fz := runFuzzer(t, ns, "-iface", ifname, "-duration", d.String(), "-rate", "5000", "-seed", fmt.Sprint(seed))
 	exited := make(chan error, 1)
 	go func() { exited <- fz.Wait() }()
@@ -121,10 +122,11 @@ func fuzzAlongside(t *testing.T, ns, ifname string, pid int, seed int) {
 	// Flows the fuzzer opened (echo requests keep a ping socket for a
 	// minute) expire: under make soak, wait for them.
 	if soak() {
-		idle := settle(t, pid, usage{fds: 1 << 30, sockets: early.sockets, rssKiB: 1 << 30}, 90*time.Second)
-		t.Logf("engine 90 s after the fuzzing: %v", idle)
-		if idle.sockets > early.sockets {
-			t.Errorf("engine holds %d sockets 90 s after the fuzzing, %d before", idle.sockets, early.sockets)
+		start := time.Now()
+		idle := settle(t, pid, usage{fds: 1 << 30, sockets: pre.sockets, rssKiB: 1 << 30}, 150*time.Second)
+		t.Logf("engine %v after the fuzzing: %v (before it: %v)", time.Since(start).Round(time.Second), idle, pre)
+		if idle.sockets > pre.sockets {
+			t.Errorf("engine holds %d sockets after the flows' idle timeouts, %d before the fuzzing", idle.sockets, pre.sockets)
 		}
 	}
 }
