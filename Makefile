@@ -31,7 +31,7 @@ export CGO_ENABLED = 0
 
 SOURCES := $(shell find . \( -name '*.go' -o -name '*.s' \) -not -path './.git/*') go.mod go.sum
 
-.PHONY: all check unit integration deps lint install uninstall clean bench
+.PHONY: all check unit integration deps lint install uninstall clean bench soak
 
 all: passt pasta
 
@@ -87,3 +87,10 @@ uninstall:
 clean:
 	rm -f passt pasta
 	$(GO) clean -testcache
+
+# The robustness suite at full length (issue 8): 1 GiB integrity streams,
+# 100 000-connection churn, 60 s full windows, 10 minutes of frame fuzzing
+# per engine. About 40 minutes; not part of check.
+SOAK_TESTS ?= TestIntegrity|TestChurn|TestFault|TestHostileInput|TestCapacity
+soak: deps all
+	PASST_SOAK=1 $(GO) test -count=1 -timeout 3h -v -run '$(SOAK_TESTS)' ./test/

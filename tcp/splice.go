@@ -40,6 +40,7 @@ type Splicer struct {
 	conns     []splicedConn
 	free      []int
 	listeners []spliceListener
+	reserve   reserveFD // see capacity.go
 }
 
 type splicedConn struct {
@@ -65,7 +66,8 @@ func NewSplicer(l *loop.Loop, kind, listenKind loop.Kind, t *ns.Thread, nsAddr4,
 		loop: l, kind: kind, listenKind: listenKind, nsThread: t,
 		pool:    splice.NewPool(64, splice.MaxPipeSize),
 		nsAddr4: nsAddr4, nsAddr6: nsAddr6,
-		conns: make([]splicedConn, maxSpliced),
+		conns:   make([]splicedConn, maxSpliced),
+		reserve: newReserve(),
 	}
 	for i := maxSpliced - 1; i >= 0; i-- {
 		s.free = append(s.free, i)
@@ -278,6 +280,9 @@ func (s *Splicer) Accept(ref loop.Ref, _ uint32) {
 	for l.fd >= 0 {
 		fd, _, err := unix.Accept4(l.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err != nil {
+			if s.reserve.refuse(l.fd, err) { // out of descriptors
+				continue
+			}
 			return
 		}
 		sa, err := unix.Getsockname(fd)

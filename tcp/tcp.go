@@ -181,6 +181,7 @@ type Handler struct {
 	inbound    InboundTranslator
 	listeners  []listener
 	splicer    *Splicer
+	reserve    reserveFD // given up to refuse connections when out of descriptors
 }
 
 // SetSplicer makes connections arriving on a host loopback address for a
@@ -194,8 +195,9 @@ func New(l *loop.Loop, kind loop.Kind, out Output, translate Translator, mtu int
 	h := &Handler{
 		loop: l, kind: kind, out: out, translate: translate, mtu: mtu,
 		addrOut4: addrOut4, addrOut6: addrOut6,
-		flows: make([]conn, MaxFlows),
-		table: flow.NewTable(MaxFlows),
+		flows:   make([]conn, MaxFlows),
+		table:   flow.NewTable(MaxFlows),
+		reserve: newReserve(),
 	}
 	if h.mtu <= 0 || h.mtu > 65520 {
 		h.mtu = 65520
@@ -535,9 +537,7 @@ func (h *Handler) resetFromGuest(idx int, c *conn, t pkt.TCP) {
 func (h *Handler) connect(key flowKey, d *pkt.Decoded, t pkt.TCP) {
 	if h.table.Len() >= h.table.Cap() {
 		// Full: refuse new connections, leave existing ones alone.
-		tmp := conn{v6: d.IPVersion == 6, guest: key.guest, peer: key.peer, rcvNxt: t.Seq() + 1}
-		h.resetGuest(&tmp, 0)
-		h.flush()
+		h.refuseSyn(key, d, t)
 		return
 	}
 	target, ok := h.translate(key.peer)
@@ -552,6 +552,7 @@ func (h *Handler) connect(key flowKey, d *pkt.Decoded, t pkt.TCP) {
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		log.Debugf("TCP: socket(): %v", err)
+		h.refuseSyn(key, d, t) // out of descriptors (capacity.go)
 		return
 	}
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
@@ -1108,6 +1109,9 @@ func (h *Handler) Accept(ref loop.Ref, _ uint32) {
 	for l.fd >= 0 {
 		fd, sa, err := unix.Accept4(l.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err != nil {
+			if h.reserve.refuse(l.fd, err) { // out of descriptors (capacity.go)
+				continue
+			}
 			return
 		}
 		src := sockaddrAddrPort(sa)
@@ -1164,7 +1168,18 @@ func (h *Handler) syn(c *conn) {
 
 // synAckFromGuest completes a host-initiated handshake.
 func (h *Handler) synAckFromGuest(idx int, c *conn, t pkt.TCP) {
-	if t.Flags()&(pkt.TCPFlagSYN|pkt.TCPFlagACK) != pkt.TCPFlagSYN|pkt.TCPFlagACK || t.Ack() != c.sndNxt {
+	if t.Flags()&pkt.TCPFlagACK != 0 && t.Ack() != c.sndNxt {
+		// An acknowledgement of something else: typically the guest's
+		// TIME_WAIT socket for the same addresses and ports answering
+		// our SYN (its sequence number was below the old connection's).
+		// Reset it as RFC 9293 says for SYN-SENT (seq = SEG.ACK, no
+		// ACK), which ends the stale state; the timer sends the SYN
+		// again.
+		b := h.buf()
+		h.segment(c, b, pkt.TCPFlagRST, t.Ack(), 0, nil)
+		return
+	}
+	if t.Flags()&(pkt.TCPFlagSYN|pkt.TCPFlagACK) != pkt.TCPFlagSYN|pkt.TCPFlagACK {
 		return
 	}
 	var opts pkt.TCPOptions

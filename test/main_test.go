@@ -16,7 +16,7 @@ import (
 
 // passtBin is the binary under test, built once for the package; shimBin
 // the guest shim (see test/shim).
-var passtBin, shimBin, connholdBin, udptoolBin string
+var passtBin, shimBin, connholdBin, udptoolBin, streamerBin, framefuzzBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "passt-test-bin")
@@ -58,6 +58,20 @@ func TestMain(m *testing.M) {
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building udptool: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	streamerBin = filepath.Join(dir, "streamer")
+	build = exec.Command("go", "build", "-o", streamerBin, "passt/test/streamer")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building streamer: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	framefuzzBin = filepath.Join(dir, "framefuzz")
+	build = exec.Command("go", "build", "-o", framefuzzBin, "passt/test/framefuzz")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building framefuzz: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	code := m.Run()

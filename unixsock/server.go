@@ -104,6 +104,7 @@ func (s *Server) linkError(err error) {
 		log.Debugf("guest connection: %v", err)
 	}
 	_ = s.e.SetLink(nil)
+	s.e.GuestGone()
 	if s.conn != nil {
 		s.conn.Close()
 		s.conn = nil
