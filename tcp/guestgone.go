@@ -10,6 +10,7 @@ package tcp
 func (h *Handler) GuestGone() {
 	for _, idx := range h.active {
 		h.close(idx, true)
+		h.listed[idx] = false
 	}
 	h.active = h.active[:0]
 }

@@ -233,3 +233,38 @@ func TestTableFull(t *testing.T) {
 		t.Fatalf("after a flow closed, a new SYN got flags %#x, want SYN-ACK", flags)
 	}
 }
+
+// TestActiveListOncePerFlow: a flow that closes and whose index is taken
+// again before the timer's next pass is listed for the timer once, not
+// once per connection. Found by the 100 000-connection churn under make
+// soak: guest-initiated connections through the tap grew the engine's RSS
+// by 1.6 MiB (pasta) and 2.3 MiB (passt), the timer's list by one entry
+// per connection, and each tick walked every duplicate.
+func TestActiveListOncePerFlow(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	hport := uint16(ln.Addr().(*net.TCPAddr).Port)
+	h, _, _ := inboundHandler(t, &frameRecorder{}, 8080)
+	for i := 0; i < 1000; i++ {
+		feed(t, h, segment(false, 50000, hport, 100, 0, pkt.TCPFlagSYN, 65535, []byte{2, 4, 5, 180}, nil))
+		if h.Flows() != 1 {
+			t.Fatalf("round %d: %d flows", i, h.Flows())
+		}
+		feed(t, h, segment(false, 50000, hport, 101, 0, pkt.TCPFlagRST, 0, nil, nil))
+	}
+	if len(h.active) > 1 {
+		t.Errorf("the timer lists %d entries after 1000 connections, one at a time, on one index", len(h.active))
+	}
+}

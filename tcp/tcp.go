@@ -164,6 +164,10 @@ type Handler struct {
 	flows  []conn
 	table  *flow.Table
 	active []int // indices in use, for the timer
+	// listed marks the indices in active: a flow that closes and whose
+	// index is taken again before the timer's next pass must not be
+	// listed twice (the list grew by one per connection under churn).
+	listed []bool
 
 	bufs    [frameBufs][]byte
 	nbuf    int
@@ -588,7 +592,7 @@ func (h *Handler) connect(key flowKey, d *pkt.Decoded, t pkt.TCP) {
 	}
 	c.sndUna = rand.Uint32()
 	c.sndNxt = c.sndUna
-	h.active = append(h.active, idx)
+	h.listActive(idx)
 	h.armTimer()
 
 	err = unix.Connect(fd, sa)
@@ -964,6 +968,7 @@ func (h *Handler) tick() {
 	for _, idx := range h.active {
 		c := &h.flows[idx]
 		if c.state == stateFree {
+			h.listed[idx] = false
 			continue
 		}
 		live = append(live, idx)
@@ -1146,7 +1151,7 @@ func (h *Handler) Accept(ref loop.Ref, _ uint32) {
 			guestMSS: defaultGuestMSS, started: h.now, lastActive: h.now,
 		}
 		c.sndUna = rand.Uint32()
-		h.active = append(h.active, idx)
+		h.listActive(idx)
 		h.armTimer()
 		if err := h.loop.Add(fd, unix.EPOLLET, loop.MakeRef(h.kind, uint64(idx))); err != nil {
 			h.close(idx, true)
