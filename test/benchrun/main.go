@@ -114,7 +114,7 @@ func main() {
 	flag.StringVar(&cfg.benchrr, "benchrr", "", "the request-response tool, built from test/benchrr (required)")
 	flag.StringVar(&cfg.user, "user", "passt-test", "unprivileged user the tools run as")
 	flag.StringVar(&cfg.out, "out", envString("BENCH_OUT", "docs"), "directory for bench.json, bench.md and the charts (BENCH_OUT)")
-	flag.IntVar(&cfg.runs, "runs", envInt("BENCH_RUNS", 3), "runs per figure (BENCH_RUNS)")
+	flag.IntVar(&cfg.runs, "runs", envInt("BENCH_RUNS", 5), "runs per figure (BENCH_RUNS)")
 	flag.IntVar(&cfg.seconds, "time", envInt("BENCH_TIME", 2), "seconds per iperf3 run (BENCH_TIME)")
 	flag.IntVar(&cfg.streams, "streams", envInt("BENCH_STREAMS", 1), "iperf3 parallel streams (BENCH_STREAMS)")
 	flag.Float64Var(&rrSeconds, "rr-time", rrSeconds, "seconds per latency run (BENCH_RR_TIME)")
