@@ -149,6 +149,21 @@ func startShim(t *testing.T, ns, sock string) *exec.Cmd {
 	return cmd
 }
 
+// guestAddress6 gives the shim's guest (tap0, addressed by guestAddress)
+// the IPv6 address and default route of the tests that start passt with
+// -a fd00:abcd::2 -g fd00:abcd::1.
+func guestAddress6(t *testing.T, ns string) {
+	t.Helper()
+	for _, c := range [][]string{
+		{"ip", "-6", "addr", "add", "fd00:abcd::2/64", "dev", "tap0", "nodad"},
+		{"ip", "-6", "route", "add", "default", "via", "fd00:abcd::1"},
+	} {
+		if out, err := inNS(t, ns, c...); err != nil {
+			t.Fatalf("%v: %v: %s", c, err, out)
+		}
+	}
+}
+
 // udhcpc runs busybox's DHCP client (v4, or v6 with "udhcpc6") on tap0 in
 // ns and returns the variables it passes to its script on "bound".
 func udhcpc(t *testing.T, ns, applet string, extra ...string) map[string]string {

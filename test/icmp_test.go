@@ -160,17 +160,8 @@ func TestICMPPasst(t *testing.T) {
 	ns := netns(t)
 	sock, _, _ := startPasst(t, "-a", "10.0.2.15", "-n", "24", "-g", "10.0.2.2", "-a", "fd00:abcd::2", "-g", "fd00:abcd::1")
 	startShim(t, ns, sock)
-	for _, c := range [][]string{
-		{"ip", "link", "set", "tap0", "up"},
-		{"ip", "addr", "add", "10.0.2.15/24", "dev", "tap0"},
-		{"ip", "route", "add", "default", "via", "10.0.2.2"},
-		{"ip", "-6", "addr", "add", "fd00:abcd::2/64", "dev", "tap0", "nodad"},
-		{"ip", "-6", "route", "add", "default", "via", "fd00:abcd::1"},
-	} {
-		if out, err := inNS(t, ns, c...); err != nil {
-			t.Fatalf("%v: %v: %s", c, err, out)
-		}
-	}
+	guestAddress(t, ns)
+	guestAddress6(t, ns)
 	script := pingCmd(0, "10.0.2.2", icmpHost4, "fd00:abcd::1", icmpHost6) + " && " + pingCmd(1400, "10.0.2.2", "fd00:abcd::1")
 	out, err := inNS(t, ns, "sh", "-c", script)
 	if err != nil {

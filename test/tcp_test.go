@@ -157,15 +157,7 @@ func TestTCPPasstGuest(t *testing.T) {
 	fwdPort := lowPort(t)
 	sock, _, passt := startPasst(t, "-4", "-a", "10.0.2.15", "-n", "24", "-g", "10.0.2.2", "-t", fmt.Sprint(fwdPort))
 	shim := startShim(t, ns, sock)
-	for _, c := range [][]string{
-		{"ip", "link", "set", "tap0", "up"},
-		{"ip", "addr", "add", "10.0.2.15/24", "dev", "tap0"},
-		{"ip", "route", "add", "default", "via", "10.0.2.2"},
-	} {
-		if out, err := inNS(t, ns, c...); err != nil {
-			t.Fatalf("%v: %v: %s", c, err, out)
-		}
-	}
+	guestAddress(t, ns)
 	data := randomData(t, 10<<20)
 	port := hostServer(t, "tcp4", "127.0.0.1:0", func(c net.Conn) { c.Write(data) })
 	out, err := exec.Command("ip", "netns", "exec", ns, "socat", "-u", fmt.Sprintf("TCP:10.0.2.2:%d", port), "-").Output()
@@ -212,15 +204,7 @@ func TestTCPPasstGuestPaused(t *testing.T) {
 	fwdPort := lowPort(t)
 	sock, _, passt := startPasst(t, "-4", "-a", "10.0.2.15", "-n", "24", "-g", "10.0.2.2", "-t", fmt.Sprint(fwdPort))
 	shim := startShim(t, ns, sock)
-	for _, c := range [][]string{
-		{"ip", "link", "set", "tap0", "up"},
-		{"ip", "addr", "add", "10.0.2.15/24", "dev", "tap0"},
-		{"ip", "route", "add", "default", "via", "10.0.2.2"},
-	} {
-		if out, err := inNS(t, ns, c...); err != nil {
-			t.Fatalf("%v: %v: %s", c, err, out)
-		}
-	}
+	guestAddress(t, ns)
 	srv := exec.Command("ip", "netns", "exec", ns, "iperf3", "-s", "-1", "-p", fmt.Sprint(fwdPort))
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)

@@ -277,17 +277,8 @@ func TestUDPPasstGuest(t *testing.T) {
 	sock, _, _ := startPasst(t, "-a", "10.0.2.15", "-n", "24", "-g", "10.0.2.2",
 		"-a", "fd00:abcd::2", "-g", "fd00:abcd::1", "-u", strconv.Itoa(fwd))
 	startShimMTU(t, ns, sock, "65520")
-	for _, c := range [][]string{
-		{"ip", "link", "set", "tap0", "up"},
-		{"ip", "addr", "add", "10.0.2.15/24", "dev", "tap0"},
-		{"ip", "route", "add", "default", "via", "10.0.2.2"},
-		{"ip", "-6", "addr", "add", "fd00:abcd::2/64", "dev", "tap0", "nodad"},
-		{"ip", "-6", "route", "add", "default", "via", "fd00:abcd::1"},
-	} {
-		if out, err := inNS(t, ns, c...); err != nil {
-			t.Fatalf("%v: %v: %s", c, err, out)
-		}
-	}
+	guestAddress(t, ns)
+	guestAddress6(t, ns)
 	nsTool(t, ns, "echo", hostPort("::", fwd))
 	for _, fam := range udpFamilies {
 		echo, _ := hostTool(t, "echo", hostPort(fam.loopback, 0))
