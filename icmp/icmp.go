@@ -45,8 +45,10 @@
 //
 // A flow lives until no request has used it for [IdleTimeout] (upstream's
 // 60 seconds); a timer ticking every [tickInterval] while flows exist
-// closes idle ones. The table holds [MaxFlows] flows; beyond that new
-// identifiers are refused until old ones expire.
+// closes idle ones. The table holds [MaxFlows] flows, and the engine may
+// cap them lower, at ICMP's share of the process's descriptors
+// ([Handler.SetFDLimit], package fdbudget); beyond that new identifiers are
+// refused until old ones expire.
 //
 // When the kernel refuses to create a ping socket (EACCES or EPERM: the
 // sysctl does not include our group), upstream's three-line warning
@@ -127,6 +129,7 @@ type Stats struct {
 	BadChecksum uint64 // requests with a wrong checksum
 	NotEcho     uint64 // other ICMP types, or echo requests with code != 0
 	Refused     uint64 // no translation, table full, socket creation failed
+	OverBudget  uint64 // of which: ICMP's descriptor share was spent
 	SendErrors  uint64 // write(2) to the ping socket failed
 	RecvDropped uint64 // read errors and unexpected datagrams from sockets
 	Expired     uint64 // flows closed after IdleTimeout
@@ -161,7 +164,9 @@ type Handler struct {
 	nbuf int
 
 	warned bool
-	Stats  Stats
+	// fdLimit, if not 0, caps the flows (one socket each).
+	fdLimit int
+	Stats   Stats
 }
 
 // warnf logs warnings; tests replace it.
@@ -194,6 +199,10 @@ func New(l *loop.Loop, kind loop.Kind, out Output, cfg Config) (*Handler, error)
 
 // Flows returns the number of open flows.
 func (h *Handler) Flows() int { return h.table.Len() }
+
+// SetFDLimit caps the sockets flows hold, one each (0: only the table's
+// capacity): ICMP's share of the process's descriptors (package fdbudget).
+func (h *Handler) SetFDLimit(n int) { h.fdLimit = n }
 
 // clock returns the time since the handler was created (monotonic).
 func (h *Handler) clock() time.Duration { return time.Since(h.epoch) }
@@ -263,6 +272,11 @@ func (h *Handler) FromGuest(f []byte, d *pkt.Decoded) {
 func (h *Handler) open(key flow.Key, v6 bool) int {
 	if h.table.Len() >= h.table.Cap() {
 		log.Debugf("ICMP: flow table full, dropping echo request %v", key)
+		return -1
+	}
+	if h.fdLimit > 0 && h.table.Len() >= h.fdLimit {
+		h.Stats.OverBudget++
+		log.Debugf("ICMP: descriptor share spent, dropping echo request %v", key)
 		return -1
 	}
 	target, _, ok := h.cfg.NAT.FromGuest(key.Proto, key.Peer())

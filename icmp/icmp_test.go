@@ -475,6 +475,52 @@ func TestExpiry(t *testing.T) {
 	})
 }
 
+// TestFDLimit: beyond ICMP's descriptor share, requests with new
+// identifiers are dropped while existing flows keep working, and new ones
+// open again once old ones expire.
+func TestFDLimit(t *testing.T) {
+	inNetns(t, "0 2147483647", func() {
+		h, l, out, err := newHandler(t)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer l.Close()
+		defer h.Close()
+		h.SetFDLimit(2)
+		for id := uint16(1); id <= 4; id++ {
+			if err := send(h, request(guest4, gw4, id, 1, nil)); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+		pump(h, l, out, 2, 2*time.Second)
+		if h.Flows() != 2 || h.Stats.OverBudget != 2 || h.Stats.Refused != 2 || len(out.frames) != 2 {
+			t.Errorf("%d flows, %d replies, stats %+v", h.Flows(), len(out.frames), h.Stats)
+			return
+		}
+		out.frames = nil
+		if err := send(h, request(guest4, gw4, 1, 2, nil)); err != nil {
+			t.Error(err)
+			return
+		}
+		pump(h, l, out, 1, 2*time.Second)
+		if len(out.frames) != 1 {
+			t.Errorf("an existing flow got %d replies beyond the share", len(out.frames))
+		}
+		h.expire(h.clock() + IdleTimeout + time.Second)
+		out.frames = nil
+		if err := send(h, request(guest4, gw4, 3, 2, nil)); err != nil {
+			t.Error(err)
+			return
+		}
+		pump(h, l, out, 1, 2*time.Second)
+		if len(out.frames) != 1 || h.Flows() != 1 {
+			t.Errorf("after expiry: %d replies, %d flows", len(out.frames), h.Flows())
+		}
+	})
+}
+
 // TestTimerExpiry: the timer really fires and closes idle flows.
 func TestTimerExpiry(t *testing.T) {
 	inNetns(t, "0 2147483647", func() {

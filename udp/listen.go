@@ -196,8 +196,7 @@ func (h *Handler) fromHost(l *listener, i int, src netip.AddrPort, local netip.A
 // the guest: bound to the address and port the source sent to, connected
 // to the source.
 func (h *Handler) newGuestFlowFromHost(key flow.Key, l *listener, src netip.AddrPort, local netip.Addr) (int, bool) {
-	if h.table.Len() >= h.table.Cap() {
-		h.Stats.FlowsFull++
+	if !h.admit(1) {
 		return -1, false
 	}
 	fd, err := openSocket(sockOpts{v6: local.Is6(), freebind: l.freebind}, netip.AddrPortFrom(local, l.port), src)
@@ -214,6 +213,7 @@ func (h *Handler) newGuestFlowFromHost(key flow.Key, l *listener, src netip.Addr
 	}
 	h.flows[idx] = udpFlow{kind: kindGuest, v6: key.Guest().Addr().Is6(), fromHost: true,
 		fd: [2]int32{int32(fd), -1}, peer: [2]addrPort{toAddrPort(src)}}
+	h.fds++
 	if !h.register(idx, 0, fd) {
 		return -1, false
 	}
@@ -225,8 +225,7 @@ func (h *Handler) newGuestFlowFromHost(key flow.Key, l *listener, src netip.Addr
 // connected to the namespace's address (or the same loopback address) and
 // the rule's port, and a reply socket on the host.
 func (h *Handler) newSpliceFromHost(key flow.Key, l *listener, src netip.AddrPort, local netip.Addr) (int, bool) {
-	if h.table.Len() >= h.table.Cap() {
-		h.Stats.FlowsFull++
+	if !h.admit(2) {
 		return -1, false
 	}
 	dst := h.splice.addr4
@@ -279,8 +278,7 @@ func (h *Handler) fromNamespace(l *listener, i int, src netip.AddrPort, local ne
 // port, connected to the same loopback address and the rule's port, and a
 // reply socket in the namespace.
 func (h *Handler) newSpliceFromNamespace(key flow.Key, l *listener, src netip.AddrPort, local netip.Addr) (int, bool) {
-	if h.table.Len() >= h.table.Cap() {
-		h.Stats.FlowsFull++
+	if !h.admit(2) {
 		return -1, false
 	}
 	target := netip.AddrPortFrom(local, l.toPort)
@@ -325,6 +323,7 @@ func (h *Handler) newSplice(key flow.Key, tfd int, target netip.AddrPort, local 
 	h.flows[idx] = udpFlow{kind: kindSplice, v6: local.Is6(),
 		fd:   [2]int32{int32(rfd), int32(tfd)},
 		peer: [2]addrPort{toAddrPort(src), toAddrPort(target)}}
+	h.fds += 2
 	if !h.register(idx, 0, rfd) || !h.register(idx, 1, tfd) {
 		return -1, false
 	}

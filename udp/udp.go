@@ -71,11 +71,16 @@
 // default) for flows that saw one datagram each way at most, and
 // nf_conntrack_udp_timeout_stream (120 s) once more went either way. A
 // one-second timer, armed only while flows exist, closes expired flows.
+// For tests only, the environment variable PASST_GO_UDP_TIMEOUT (seconds)
+// replaces both (TimeoutEnv).
 //
 // Bad input is counted and dropped: fragments, datagrams whose length field
 // disagrees with the IP header (rejected by pkt.Decode), port 0,
 // destinations that cannot be a flow's peer, IPv4-mapped addresses in IPv6
-// headers, and new flows once the table is full (existing flows carry on).
+// headers, and new flows once the table is full or their sockets would
+// exceed UDP's share of the process's descriptors (SetFDLimit, package
+// fdbudget); existing flows carry on, and new ones open again as old ones
+// expire.
 package udp
 
 import (
@@ -177,6 +182,7 @@ type Stats struct {
 	BadInput   uint64 // malformed or unsupported frames from the guest
 	NoFlow     uint64 // datagrams for which no flow could be opened
 	FlowsFull  uint64 // of which: the flow table was full
+	OverBudget uint64 // of which: the flow's sockets would exceed UDP's descriptor share
 	Stray      uint64 // datagrams on a flow socket not from its peer
 	ICMPErrors uint64 // ICMP errors reflected to the guest
 	Expired    uint64 // flows closed after their timeout
@@ -225,6 +231,11 @@ type Handler struct {
 	listeners []listener
 	splice    *spliceConf
 
+	// fds counts the sockets flows hold (not listeners); fdLimit, if
+	// not 0, is UDP's share of the process's descriptors (package
+	// fdbudget), beyond which new flows are refused.
+	fds, fdLimit int
+
 	Stats Stats
 }
 
@@ -267,6 +278,9 @@ func newHandler(l *loop.Loop, kind, listenKind loop.Kind, out Output, cfg Config
 	}
 	h.timeout = int64(conntrackTimeout("nf_conntrack_udp_timeout", defaultTimeout))
 	h.streamTimeout = int64(conntrackTimeout("nf_conntrack_udp_timeout_stream", defaultStreamTimeout))
+	if d, ok := testTimeout(); ok {
+		h.timeout, h.streamTimeout = int64(d), int64(d)
+	}
 	t, err := l.NewTimer(loop.MakeRef(kind, timerIndex))
 	if err != nil {
 		return nil, err
@@ -287,6 +301,19 @@ func conntrackTimeout(name string, def time.Duration) time.Duration {
 		return def
 	}
 	return time.Duration(s) * time.Second
+}
+
+// TimeoutEnv names a test hook, not an option (upstream has none): a
+// number of seconds that replaces both flow timeouts, so that integration
+// tests of expiry (churn, capacity) need not wait 30 s or more per round.
+const TimeoutEnv = "PASST_GO_UDP_TIMEOUT"
+
+func testTimeout() (time.Duration, bool) {
+	s, err := strconv.Atoi(os.Getenv(TimeoutEnv))
+	if err != nil || s <= 0 {
+		return 0, false
+	}
+	return time.Duration(s) * time.Second, true
 }
 
 // SetTimeouts overrides the flow timeouts (for tests).
@@ -316,6 +343,29 @@ func (h *Handler) SetOffload(partial bool) {
 
 // Flows returns the number of flows.
 func (h *Handler) Flows() int { return h.table.Len() }
+
+// SetFDLimit sets how many sockets flows may hold at once (0: no limit
+// but the flow table's and the process's): UDP's share of the process's
+// descriptors (package fdbudget). Flows beyond it are refused like flows
+// beyond the table's capacity.
+func (h *Handler) SetFDLimit(n int) { h.fdLimit = n }
+
+// FDs returns the number of sockets flows hold.
+func (h *Handler) FDs() int { return h.fds }
+
+// admit tells whether a new flow holding sockets sockets may open; if not,
+// it counts why.
+func (h *Handler) admit(sockets int) bool {
+	if h.table.Len() >= h.table.Cap() {
+		h.Stats.FlowsFull++
+		return false
+	}
+	if h.fdLimit > 0 && h.fds+sockets > h.fdLimit {
+		h.Stats.OverBudget++
+		return false
+	}
+	return true
+}
 
 func (h *Handler) ref(idx, side int) loop.Ref {
 	return loop.MakeRef(h.kind, uint64(idx)<<1|uint64(side))
@@ -411,8 +461,7 @@ func (h *Handler) activity(fl *udpFlow, side int) {
 // newGuestFlow opens the host socket of a flow the guest starts towards
 // peer (as the guest addressed it).
 func (h *Handler) newGuestFlow(key flow.Key, peer netip.AddrPort, v6 bool) (int, bool) {
-	if h.table.Len() >= h.table.Cap() {
-		h.Stats.FlowsFull++
+	if !h.admit(1) {
 		return -1, false
 	}
 	target, _, ok := h.nat.FromGuest(flow.ProtoUDP, peer)
@@ -440,6 +489,7 @@ func (h *Handler) newGuestFlow(key flow.Key, peer netip.AddrPort, v6 bool) (int,
 		return -1, false
 	}
 	h.flows[idx] = udpFlow{kind: kindGuest, v6: v6, fd: [2]int32{int32(fd), -1}, peer: [2]addrPort{toAddrPort(target)}}
+	h.fds++
 	if !h.register(idx, 0, fd) {
 		return -1, false
 	}
@@ -480,6 +530,7 @@ func (h *Handler) close(idx int) {
 		if fd >= 0 {
 			h.loop.Del(int(fd))
 			unix.Close(int(fd))
+			h.fds--
 		}
 	}
 	h.table.Remove(idx)

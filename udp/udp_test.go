@@ -427,6 +427,47 @@ func TestFlowsFull(t *testing.T) {
 	}
 }
 
+// TestFDLimit: beyond UDP's descriptor share new flows are refused like
+// beyond the table's capacity, existing ones carry on, and the count of
+// sockets follows flows as they open and expire.
+func TestFDLimit(t *testing.T) {
+	h, _ := newTest(t, 64)
+	h.SetFDLimit(3)
+	h.SetTimeouts(time.Hour, time.Hour)
+	srv := hostUDP(t, false)
+	gw := netip.AddrPortFrom(gw4, uint16(srv.LocalAddr().(*net.UDPAddr).Port))
+	for p := uint16(43000); p < 43005; p++ {
+		fromGuest(t, h, guestFrame(netip.AddrPortFrom(guest4, p), gw, []byte{byte(p)}))
+	}
+	if h.Flows() != 3 || h.FDs() != 3 || h.Stats.OverBudget != 2 || h.Stats.FlowsFull != 0 || h.Stats.Dropped != 2 {
+		t.Fatalf("%d flows, %d sockets, stats %+v", h.Flows(), h.FDs(), h.Stats)
+	}
+	fromGuest(t, h, guestFrame(netip.AddrPortFrom(guest4, 43000), gw, []byte("still")))
+	got := 0
+	buf := make([]byte, 10)
+	for {
+		srv.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		if _, _, err := srv.ReadFromUDPAddrPort(buf); err != nil {
+			break
+		}
+		got++
+	}
+	if got != 4 {
+		t.Errorf("server got %d datagrams, want 4 (3 flows, one twice)", got)
+	}
+	// Once they expire, new flows open again.
+	h.SetTimeouts(time.Nanosecond, time.Nanosecond)
+	time.Sleep(time.Millisecond)
+	h.tick()
+	if h.Flows() != 0 || h.FDs() != 0 {
+		t.Fatalf("after expiry: %d flows, %d sockets", h.Flows(), h.FDs())
+	}
+	fromGuest(t, h, guestFrame(netip.AddrPortFrom(guest4, 43004), gw, []byte("new")))
+	if h.Flows() != 1 || h.FDs() != 1 || h.Stats.OverBudget != 2 {
+		t.Fatalf("after expiry, a new flow: %d flows, %d sockets, stats %+v", h.Flows(), h.FDs(), h.Stats)
+	}
+}
+
 // TestExpiry: idle flows are closed by the timer, with their sockets.
 func TestExpiry(t *testing.T) {
 	h, _ := newTest(t, 16)
@@ -515,6 +556,9 @@ func TestSplice(t *testing.T) {
 		}
 		if out.n != 0 || h.Stats.Relayed != 2 {
 			t.Errorf("v6=%v: %d frames to the guest, stats %+v", v6, out.n, h.Stats)
+		}
+		if h.FDs() != 2 {
+			t.Errorf("v6=%v: a spliced flow counted as %d sockets, want 2", v6, h.FDs())
 		}
 		// The client's next datagrams arrive on the flow's reply socket
 		// and are relayed without allocating.
