@@ -42,6 +42,7 @@ import (
 	"passt/conf"
 	"passt/dhcp"
 	"passt/dhcpv6"
+	"passt/fdbudget"
 	"passt/flow"
 	"passt/fwd"
 	"passt/icmp"
@@ -121,6 +122,7 @@ type Engine struct {
 	dec     pkt.Decoded
 
 	status int
+	nofile int // the descriptor limit, read before the sandbox (fdbudget.go)
 	// Handlers of the modes' own descriptors, by kind.
 	handlers map[loop.Kind]loop.Handler
 	// OnLinkError is called when the link fails; the default ends the
@@ -141,6 +143,7 @@ func New(c *conf.Config, capture *pcap.Writer) (*Engine, error) {
 		frames:   make([][]byte, batchSize),
 		guestMAC: broadcast,
 		handlers: map[loop.Kind]loop.Handler{},
+		nofile:   fdbudget.Limit(),
 	}
 	e.configure()
 	if !c.NoNDP && !c.NoRA && c.IP6.Enabled {
@@ -241,6 +244,7 @@ func (e *Engine) Exit(status int) {
 
 // Run runs the loop until Exit; it returns the status.
 func (e *Engine) Run() int {
+	e.shareDescriptors()
 	err := e.Loop.Run(e.dispatch)
 	if err != nil {
 		log.Errorf("%s", err)

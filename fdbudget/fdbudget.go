@@ -90,21 +90,27 @@ func Split(limit, inUse int, need Need) Shares {
 // scanMax bounds the descriptors InUse looks at: one poll(2) entry each.
 const scanMax = 1 << 16
 
-// InUse counts the descriptors open in this process, below scanMax, with
-// one ppoll(2) over all of them (it reports POLLNVAL for those not open):
-// it needs neither /proc, which the sandbox hides, nor a call per
-// descriptor. It returns the count and the descriptor limit (the soft
-// RLIMIT_NOFILE).
-func InUse() (inUse, limit int, err error) {
+// Limit returns the descriptor limit (the soft RLIMIT_NOFILE), or 0 if it
+// cannot be read. Call it before the sandbox, which does not allow
+// getrlimit(2).
+func Limit() int {
 	var rl unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
-		return 0, 0, err
+		return 0
 	}
-	n := int(min(rl.Cur, scanMax))
-	fds := make([]unix.PollFd, n)
+	return int(min(rl.Cur, 1<<31-1))
+}
+
+// InUse counts the descriptors open in this process below limit (at most
+// scanMax of them), with one ppoll(2) over all of them, which reports
+// POLLNVAL for those not open: it needs neither /proc, which the sandbox
+// hides, nor a call per descriptor.
+func InUse(limit int) (int, error) {
+	fds := make([]unix.PollFd, min(limit, scanMax))
 	for i := range fds {
 		fds[i].Fd = int32(i)
 	}
+	var err error
 	for {
 		_, err = unix.Poll(fds, 0)
 		if err != unix.EINTR {
@@ -112,12 +118,13 @@ func InUse() (inUse, limit int, err error) {
 		}
 	}
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
+	inUse := 0
 	for i := range fds {
 		if fds[i].Revents&unix.POLLNVAL == 0 {
 			inUse++
 		}
 	}
-	return inUse, int(min(rl.Cur, 1<<31-1)), nil
+	return inUse, nil
 }

@@ -44,7 +44,8 @@ func TestSplit(t *testing.T) {
 // TestInUse: the count follows descriptors opened and closed, and matches
 // /proc/self/fd.
 func TestInUse(t *testing.T) {
-	n0, limit, err := InUse()
+	limit := Limit()
+	n0, err := InUse(limit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +68,7 @@ func TestInUse(t *testing.T) {
 	for _, fd := range fds[:10] {
 		unix.Close(fd)
 	}
-	n1, _, err := InUse()
+	n1, err := InUse(limit)
 	if err != nil {
 		t.Fatal(err)
 	}

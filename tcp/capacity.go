@@ -68,3 +68,29 @@ func (h *Handler) refuseSyn(key flowKey, d *pkt.Decoded, t pkt.TCP) {
 	h.resetGuest(&tmp, 0)
 	h.flush()
 }
+
+// The descriptor share. The engine gives TCP a share of the process's
+// descriptors (package fdbudget) so that a flood of UDP or ICMP flows
+// cannot starve it, nor it them. Connections through the tap hold one
+// socket each, spliced ones two sockets and two pipes; a new connection
+// that would take TCP past its share is refused like one beyond the
+// table's capacity: the guest's SYN or the host's connection is reset.
+
+// splicedFDs is what a spliced connection holds: two sockets, two pipes.
+const splicedFDs = 6
+
+// SetFDLimit sets TCP's descriptor share (0: none).
+func (h *Handler) SetFDLimit(n int) { h.fdLimit = n }
+
+// overBudget tells whether a new connection holding fds descriptors would
+// take TCP past its share.
+func (h *Handler) overBudget(fds int) bool {
+	if h.fdLimit <= 0 {
+		return false
+	}
+	used := h.table.Len()
+	if h.splicer != nil {
+		used += (len(h.splicer.conns) - len(h.splicer.free)) * splicedFDs
+	}
+	return used+fds > h.fdLimit
+}

@@ -156,7 +156,13 @@ func TestSynSentStaleAck(t *testing.T) {
 // refused at once with a reset, the existing flows keep working, and once
 // one closes a new connection is taken. (The real table holds MaxFlows;
 // this one holds 4, which the code allows only from inside the package.)
+// The same holds when TCP's descriptor share (SetFDLimit) is what runs out.
 func TestTableFull(t *testing.T) {
+	t.Run("table", func(t *testing.T) { tableFull(t, func(h *Handler) { h.table = flow.NewTable(4) }) })
+	t.Run("fdshare", func(t *testing.T) { tableFull(t, func(h *Handler) { h.SetFDLimit(4) }) })
+}
+
+func tableFull(t *testing.T, limit func(h *Handler)) {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +180,7 @@ func TestTableFull(t *testing.T) {
 	hport := uint16(ln.Addr().(*net.TCPAddr).Port)
 	rec := &frameRecorder{}
 	h, _, _ := inboundHandler(t, rec, 8080)
-	h.table = flow.NewTable(4)
+	limit(h)
 
 	// open sends a SYN from guest port p and drives the handshake; it
 	// returns the flags of the first answer.

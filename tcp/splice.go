@@ -41,6 +41,7 @@ type Splicer struct {
 	free      []int
 	listeners []spliceListener
 	reserve   reserveFD // see capacity.go
+	owner     *Handler  // whose descriptor share it draws on (capacity.go)
 }
 
 type splicedConn struct {
@@ -117,7 +118,7 @@ func socketFor(a netip.Addr) (int, error) {
 
 // start connects out to dst and registers the pair.
 func (s *Splicer) start(a, b int, dst netip.AddrPort) bool {
-	if len(s.free) == 0 {
+	if len(s.free) == 0 || (s.owner != nil && s.owner.overBudget(splicedFDs)) {
 		unix.Close(b)
 		return false
 	}

@@ -186,11 +186,12 @@ type Handler struct {
 	listeners  []listener
 	splicer    *Splicer
 	reserve    reserveFD // given up to refuse connections when out of descriptors
+	fdLimit    int       // TCP's descriptor share, 0: none (capacity.go)
 }
 
 // SetSplicer makes connections arriving on a host loopback address for a
 // rule without target address go through the splice bypass.
-func (h *Handler) SetSplicer(s *Splicer) { h.splicer = s }
+func (h *Handler) SetSplicer(s *Splicer) { h.splicer, s.owner = s, h }
 
 // New creates the TCP handler. kind is the loop kind its sockets and timer
 // are registered with; the Index of a Ref is the flow number, or
@@ -539,7 +540,7 @@ func (h *Handler) resetFromGuest(idx int, c *conn, t pkt.TCP) {
 
 // connect starts a flow for a guest SYN.
 func (h *Handler) connect(key flowKey, d *pkt.Decoded, t pkt.TCP) {
-	if h.table.Len() >= h.table.Cap() {
+	if h.table.Len() >= h.table.Cap() || h.overBudget(1) {
 		// Full: refuse new connections, leave existing ones alone.
 		h.refuseSyn(key, d, t)
 		return
@@ -1133,8 +1134,10 @@ func (h *Handler) Accept(ref loop.Ref, _ uint32) {
 		}
 		gsrc, gdst, ok := h.inbound(src, l.target, l.toPort)
 		var idx int
-		if ok {
+		if ok && !h.overBudget(1) {
 			idx, ok = h.table.Insert(flow.MakeKey(pkt.ProtoTCP, gdst, gsrc))
+		} else {
+			ok = false
 		}
 		if !ok {
 			// No translation, the table is full, or the same
