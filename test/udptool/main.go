@@ -9,6 +9,12 @@
 //	udptool source ADDR BYTES SIZE    send BYTES in datagrams of SIZE bytes, print "ok BYTES SHA256"
 //	udptool dns udp|tcp SERVER NAME   ask SERVER (port 53) for NAME's A or AAAA (NAME ending in "6") records
 //	udptool refused ADDR              expect ECONNREFUSED (an ICMP port unreachable) for a datagram to ADDR
+//	udptool churn ADDR[,ADDR...] N [P]  N exchanges (P at a time), each from a new socket: a datagram, its
+//	                                  echo, close (package churn); prints "ok N resent R"
+//	udptool keep ADDR N MS            one socket: N exchanges, one every MS milliseconds, each answered
+//	                                  within a second at the first try; prints "ready" after the first
+//	                                  and "ok N" at the end
+//	udptool flood ADDR N              one datagram from each of N new sockets, closed at once; prints "sent N"
 //	udptool dnsd ADDR...              a DNS server on port 53 of each ADDR, UDP and TCP: any name has
 //	                                  A 192.0.2.53 and AAAA 2001:db8::53; prints "query PROTO NAME TYPE" for each
 //
@@ -36,6 +42,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"passt/test/churn"
 )
 
 func main() {
@@ -61,6 +69,23 @@ func main() {
 		err = refused(os.Args[2])
 	case "dnsd":
 		err = dnsd(os.Args[2:])
+	case "churn":
+		need(4)
+		par := 4
+		if len(os.Args) > 4 {
+			par = atoi(os.Args[4])
+		}
+		var resent int64
+		resent, err = churn.UDP(strings.Split(os.Args[2], ","), atoi(os.Args[3]), par)
+		if err == nil {
+			fmt.Printf("ok %s resent %d\n", os.Args[3], resent)
+		}
+	case "keep":
+		need(5)
+		err = keep(os.Args[2], atoi(os.Args[3]), atoi(os.Args[4]))
+	case "flood":
+		need(4)
+		err = flood(os.Args[2], atoi(os.Args[3]))
 	default:
 		usage()
 	}
@@ -71,7 +96,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: udptool echo|ping|sink|source|dns|refused ...")
+	fmt.Fprintln(os.Stderr, "usage: udptool echo|ping|sink|source|dns|refused|dnsd|churn|keep|flood ...")
 	os.Exit(2)
 }
 
@@ -587,4 +612,52 @@ func answer(q []byte) []byte {
 	r[7] = 1
 	r = append(r, 0xc0, 12, 0, byte(typ), 0, 1, 0, 0, 0, 60, 0, byte(len(data)))
 	return append(r, data...)
+}
+
+// flood sends one datagram to addr from each of n new sockets: n new flows
+// for a translator, which keeps each until it expires.
+func flood(addr string, n int) error {
+	for i := 0; i < n; i++ {
+		c, err := net.Dial("udp", addr)
+		if err != nil {
+			return err
+		}
+		_, err = c.Write([]byte{byte(i)})
+		c.Close()
+		if err != nil {
+			return fmt.Errorf("datagram %d: %w", i, err)
+		}
+	}
+	fmt.Printf("sent %d\n", n)
+	return nil
+}
+
+// keep exchanges n datagrams with an echo server at addr, one every ms
+// milliseconds, on one socket (one flow): each echo must come within a
+// second, without sending again.
+func keep(addr string, n, ms int) error {
+	c, err := dial(addr)
+	if err != nil {
+		return err
+	}
+	in := make([]byte, 64)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			time.Sleep(time.Duration(ms) * time.Millisecond)
+		}
+		out := []byte(fmt.Sprintf("keep %d", i))
+		if _, err := c.Write(out); err != nil {
+			return fmt.Errorf("datagram %d: %w", i, err)
+		}
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		m, err := c.Read(in)
+		if err != nil || string(in[:m]) != string(out) {
+			return fmt.Errorf("datagram %d: echo %q, %v", i, in[:m], err)
+		}
+		if i == 0 {
+			fmt.Println("ready")
+		}
+	}
+	fmt.Printf("ok %d\n", n)
+	return nil
 }
