@@ -89,8 +89,10 @@ clean:
 	$(GO) clean -testcache
 
 # The robustness suite at full length (issue 8): 1 GiB integrity streams,
-# 100 000-connection churn, 60 s full windows, 10 minutes of frame fuzzing
-# per engine. About 40 minutes; not part of check.
+# 100 000-connection churn, 100 000 UDP flows per path and direction
+# (TestChurnUDP), the engines full of TCP and UDP flows (TestCapacity*),
+# 60 s full windows, 10 minutes of frame fuzzing per engine. About 45
+# minutes; not part of check.
 SOAK_TESTS ?= TestIntegrity|TestChurn|TestFault|TestHostileInput|TestCapacity
 soak: deps all
 	PASST_SOAK=1 $(GO) test -count=1 -timeout 3h -v -run '$(SOAK_TESTS)' ./test/
