@@ -31,9 +31,7 @@
 package engine
 
 import (
-	"errors"
 	"net/netip"
-	"passt/internal/errno"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -595,27 +593,9 @@ func (e *Engine) ListenSpliceTCP(rules []fwd.Rule) error {
 	if e.splicer == nil {
 		return nil
 	}
-	for _, r := range rules {
-		if r.Proto != fwd.TCP || r.Scan {
-			continue
-		}
-		for p := int(r.First); p <= int(r.Last); p++ {
-			port := uint16(p)
-			for _, v6 := range []bool{false, true} {
-				if (v6 && !e.c.IP6.Enabled) || (!v6 && !e.c.IP4.Enabled) {
-					continue
-				}
-				err := e.splicer.ListenNamespace(v6, port, r.MapPort(port))
-				if err == nil {
-					e.own.ns[0].Set(port)
-				} else if !r.BestEffort {
-					log.Errorf("Listen failed for SPLICE TCP port %s/%d: %s", listenAddr(r), port, errno.Text(err))
-					return errors.New("Couldn't listen on requested ports")
-				}
-			}
-		}
-	}
-	return nil
+	return listenRules(rules, fwd.TCP, "SPLICE", &e.own.ns[0], func(r fwd.Rule, port uint16) error {
+		return e.eachFamily(func(v6 bool) error { return e.splicer.ListenNamespace(v6, port, r.MapPort(port)) })
+	})
 }
 
 // ListenTCP opens the listening sockets of the inbound TCP rules; failing
@@ -625,46 +605,7 @@ func (e *Engine) ListenTCP(rules []fwd.Rule) error {
 	if e.tcp == nil {
 		return nil
 	}
-	for _, r := range rules {
-		if r.Proto != fwd.TCP || r.Scan {
-			continue // "auto" rules follow the other side's listeners
-		}
-		bound := 0
-		var firstErr error
-		for p := int(r.First); p <= int(r.Last); p++ {
-			port := uint16(p)
-			err := e.tcp.Listen(r.Addr, r.Ifname, port, r.MapPort(port), r.Target, e.c.Freebind)
-			if err == nil {
-				bound++
-				e.own.host[0].Set(port)
-				continue
-			}
-			if !r.BestEffort {
-				log.Errorf("Listen failed for HOST TCP port %s/%d: %s", listenAddr(r), port, errno.Text(err))
-				return errors.New("Couldn't listen on requested ports")
-			}
-			if firstErr == nil {
-				firstErr = err
-			}
-		}
-		if bound == 0 && firstErr != nil {
-			log.Errorf("All listens failed for HOST TCP %s/%d-%d: %s", listenAddr(r), r.First, r.Last, errno.Text(firstErr))
-			return errors.New("Couldn't listen on requested ports")
-		}
-	}
-	return nil
-}
-
-func listenAddr(r fwd.Rule) string {
-	a := "*"
-	if r.Addr.IsValid() {
-		a = r.Addr.String()
-		if r.Addr.Is6() {
-			a = "[" + a + "]"
-		}
-	}
-	if r.Ifname != "" {
-		a += "%" + r.Ifname
-	}
-	return a
+	return listenRules(rules, fwd.TCP, "HOST", &e.own.host[0], func(r fwd.Rule, port uint16) error {
+		return e.tcp.Listen(r.Addr, r.Ifname, port, r.MapPort(port), r.Target, e.c.Freebind)
+	})
 }
