@@ -521,3 +521,61 @@ func waitHostListening(t *testing.T, port int) {
 func execInNS(ns string, args ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
 }
+
+// TestSamePortReuse: connections that reuse the addresses and ports of the
+// one just closed, back to back. The guest closes first, so it holds the
+// connection before in TIME_WAIT and takes a new SYN for the same ports
+// only if its sequence number is beyond the old connection's (RFC 9293
+// §3.6.1, as Linux does without timestamps): our initial sequence numbers
+// (RFC 6528: a 4 µs clock plus a keyed hash of the addresses) always are,
+// so each connection gets through at once. With random ones, about every
+// second connection would wait for a retransmission of the SYN (200 ms).
+// The other way, the guest picks its own sequence numbers and the host's
+// kernel holds the TIME_WAIT state; that is checked too.
+func TestSamePortReuse(t *testing.T) {
+	const n = 40
+	const limit = 100 * time.Millisecond // under our SYN retransmission time (200 ms)
+	check := func(t *testing.T, what string, slowest time.Duration, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		t.Logf("%s: %d connections from one port, slowest %v", what, n, slowest.Round(time.Microsecond))
+		if slowest > limit {
+			t.Errorf("%s: a connection from the same port as the one before took %v, want under %v", what, slowest, limit)
+		}
+	}
+	hostConnects := func(t *testing.T, port int) {
+		local := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		slowest, err := churn.SamePort(local, fmt.Sprintf("127.0.0.1:%d", port), n)
+		check(t, "host connects", slowest, err)
+	}
+	t.Run("pasta-tap", func(t *testing.T) {
+		ns := netns(t)
+		in := lowPort(t)
+		out := echoServers(t, []int{0})[0]
+		attachPasta(t, ns, "-4", "-a", "10.0.2.15", "-n", "24", "-g", "10.0.2.2",
+			"-t", fmt.Sprint(in), "-T", "none", "-u", "none", "-U", "none", "--no-splice")
+		startStreamer(t, ns, "echo-serve", fmt.Sprint(in))
+		t.Run("host-connects", func(t *testing.T) { hostConnects(t, in) })
+		t.Run("guest-connects", func(t *testing.T) {
+			p := startStreamer(t, ns, "same-port", fmt.Sprintf("10.0.2.15:%d", freePort(t)), fmt.Sprintf("10.0.2.2:%d", out), fmt.Sprint(n))
+			res, err := p.wait(time.Minute)
+			var slowest time.Duration
+			if err == nil {
+				slowest, err = time.ParseDuration(strings.TrimPrefix(res, "ok "))
+			}
+			check(t, "guest connects", slowest, err)
+		})
+	})
+	t.Run("passt", func(t *testing.T) {
+		ns := netns(t)
+		in := lowPort(t)
+		sock, _, _ := startPasst(t, "-4", "-a", "10.0.2.15", "-n", "24", "-g", "10.0.2.2", "-t", fmt.Sprint(in))
+		startShim(t, ns, sock)
+		guestAddress(t, ns)
+		startStreamer(t, ns, "echo-serve", fmt.Sprint(in))
+		waitHostListening(t, in)
+		hostConnects(t, in)
+	})
+}
