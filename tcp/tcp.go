@@ -52,7 +52,6 @@ package tcp
 import (
 	"encoding/binary"
 	"errors"
-	"math/rand/v2"
 	"net/netip"
 	"time"
 	"unsafe"
@@ -187,6 +186,7 @@ type Handler struct {
 	splicer    *Splicer
 	reserve    reserveFD // given up to refuse connections when out of descriptors
 	fdLimit    int       // TCP's descriptor share, 0: none (capacity.go)
+	isns       isnGen    // our initial sequence numbers (isn.go)
 }
 
 // SetSplicer makes connections arriving on a host loopback address for a
@@ -204,6 +204,11 @@ func New(l *loop.Loop, kind loop.Kind, out Output, translate Translator, mtu int
 		table:   flow.NewTable(MaxFlows),
 		reserve: newReserve(),
 	}
+	isns, err := newISNGen()
+	if err != nil {
+		return nil, err
+	}
+	h.isns = isns
 	if h.mtu <= 0 || h.mtu > 65520 {
 		h.mtu = 65520
 	}
@@ -591,7 +596,7 @@ func (h *Handler) connect(key flowKey, d *pkt.Decoded, t pkt.TCP) {
 	if opts.HasWScale {
 		c.wsOK, c.guestWS = true, opts.WScale
 	}
-	c.sndUna = rand.Uint32()
+	c.sndUna = h.isns.isn(h.now, key.peer, key.guest)
 	c.sndNxt = c.sndUna
 	h.listActive(idx)
 	h.armTimer()
@@ -1135,7 +1140,7 @@ func (h *Handler) Accept(ref loop.Ref, _ uint32) {
 		gsrc, gdst, ok := h.inbound(src, l.target, l.toPort)
 		var idx int
 		if ok && !h.overBudget(1) {
-			idx, ok = h.table.Insert(flow.MakeKey(pkt.ProtoTCP, gdst, gsrc))
+			idx, ok = h.insertInbound(flow.MakeKey(pkt.ProtoTCP, gdst, gsrc))
 		} else {
 			ok = false
 		}
@@ -1153,7 +1158,7 @@ func (h *Handler) Accept(ref loop.Ref, _ uint32) {
 			state: stateSynSent, v6: gdst.Addr().Is6(), fd: fd, guest: gdst, peer: gsrc,
 			guestMSS: defaultGuestMSS, started: h.now, lastActive: h.now,
 		}
-		c.sndUna = rand.Uint32()
+		c.sndUna = h.isns.isn(h.now, gsrc, gdst)
 		h.listActive(idx)
 		h.armTimer()
 		if err := h.loop.Add(fd, unix.EPOLLET, loop.MakeRef(h.kind, uint64(idx))); err != nil {
@@ -1163,6 +1168,32 @@ func (h *Handler) Accept(ref loop.Ref, _ uint32) {
 		c.registered, c.events = true, unix.EPOLLET
 		h.syn(c)
 	}
+}
+
+// insertInbound adds the flow for a host-initiated connection. The flow of
+// an earlier connection with the same addresses and ports may still be
+// there, if it only waits for the guest to acknowledge our FIN: the host
+// side of it has ended both ways (the host's kernel let the client reuse
+// its port), and the guest has everything but that acknowledgement. That
+// flow is dropped for the new one; the guest's late ACK, if any, then
+// meets our new SYN's flow as the ACK of something else.
+func (h *Handler) insertInbound(key flow.Key) (int, bool) {
+	idx, ok := h.table.Insert(key)
+	if ok {
+		return idx, true
+	}
+	old, found := h.table.Lookup(key)
+	if !found || !h.flows[old].onlyFinUnacked() {
+		return 0, false
+	}
+	h.close(old, false)
+	return h.table.Insert(key)
+}
+
+// onlyFinUnacked reports whether a flow has ended both ways and waits only
+// for the guest to acknowledge our FIN.
+func (c *conn) onlyFinUnacked() bool {
+	return c.state == stateClosing && c.finFromGuest && c.finSent && c.sndNxt-c.sndUna == 1
 }
 
 // syn sends our SYN to the guest for a host-initiated connection.

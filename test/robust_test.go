@@ -18,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"passt/engine"
+	"passt/loop"
+	"passt/tcp"
 	"passt/test/churn"
 	"passt/test/pattern"
 )
@@ -417,13 +420,72 @@ func churnCheck(t *testing.T, pid, n int, run func(n int) error) {
 	if !within5(base, end) {
 		t.Errorf("after %d connections the engine holds %v, after warm-up it held %v", n, end, base)
 	}
+	// The sockets tell the flows that hold one; the TCP handler's timer
+	// tells whether any flow is left on its list at all: it stops once
+	// the list is empty (within one tick, 50 ms).
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		armed, err := tcpTimerArmed(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !armed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("after %d connections the engine's TCP timer still runs 2 s after the last one: TCP flows are left", n)
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// tcpTimerArmed reports whether the TCP timer of engine pid is armed, which
+// it is as long as any TCP flow exists. The timer is the timerfd that the
+// engine's epoll set (/proc/PID/fdinfo of its eventpoll descriptors) has
+// under the TCP handler's reference; its fdinfo shows it_value (0, 0) when
+// disarmed.
+func tcpTimerArmed(pid int) (bool, error) {
+	ref := fmt.Sprintf("%x", uint64(loop.MakeRef(engine.KindTCP, tcp.MaxFlows)))
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false, err
+	}
+	for _, e := range ents {
+		if l, _ := os.Readlink(dir + "/" + e.Name()); l != "anon_inode:[eventpoll]" {
+			continue
+		}
+		info, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, e.Name()))
+		if err != nil {
+			return false, err
+		}
+		for _, line := range strings.Split(string(info), "\n") {
+			f := strings.Fields(line)
+			// tfd: N events: E data: D pos: ...
+			if len(f) < 6 || f[0] != "tfd:" || f[4] != "data:" || f[5] != ref {
+				continue
+			}
+			tinfo, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, f[1]))
+			if err != nil {
+				return false, err
+			}
+			for _, tl := range strings.Split(string(tinfo), "\n") {
+				if v, ok := strings.CutPrefix(tl, "it_value:"); ok {
+					return strings.TrimSpace(v) != "(0, 0)", nil
+				}
+			}
+			return false, fmt.Errorf("engine %d: no it_value in the fdinfo of timer %s: %s", pid, f[1], tinfo)
+		}
+	}
+	return false, fmt.Errorf("engine %d: no TCP timer (reference %s) in its epoll sets", pid, ref)
 }
 
 // TestChurn: short connections (connect, 1-byte request, reply, close),
 // 5 000 per path (100 000 under make soak), opened by the host and by the
 // guest, through pasta's tap and splice paths and through passt: the
 // engine's descriptors, flows (sockets) and RSS end within 5% of where they
-// were after a warm-up.
+// were after a warm-up, and no TCP flow is left (the TCP timer stops).
 //
 // The engines run with GOGC=1: the collector then frees garbage before it
 // exceeds 1% of the live heap, so RSS growth means memory kept, not
@@ -520,4 +582,62 @@ func waitHostListening(t *testing.T, port int) {
 // execInNS prepares a command run in the named namespace.
 func execInNS(ns string, args ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
+}
+
+// TestSamePortReuse: connections that reuse the addresses and ports of the
+// one just closed, back to back. The guest closes first, so it holds the
+// connection before in TIME_WAIT and takes a new SYN for the same ports
+// only if its sequence number is beyond the old connection's (RFC 9293
+// §3.6.1, as Linux does without timestamps): our initial sequence numbers
+// (RFC 6528: a 4 µs clock plus a keyed hash of the addresses) always are,
+// so each connection gets through at once. With random ones, about every
+// second connection would wait for a retransmission of the SYN (200 ms).
+// The other way, the guest picks its own sequence numbers and the host's
+// kernel holds the TIME_WAIT state; that is checked too.
+func TestSamePortReuse(t *testing.T) {
+	const n = 40
+	const limit = 100 * time.Millisecond // under our SYN retransmission time (200 ms)
+	check := func(t *testing.T, what string, slowest time.Duration, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		t.Logf("%s: %d connections from one port, slowest %v", what, n, slowest.Round(time.Microsecond))
+		if slowest > limit {
+			t.Errorf("%s: a connection from the same port as the one before took %v, want under %v", what, slowest, limit)
+		}
+	}
+	hostConnects := func(t *testing.T, port int) {
+		local := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		slowest, err := churn.SamePort(local, fmt.Sprintf("127.0.0.1:%d", port), n)
+		check(t, "host connects", slowest, err)
+	}
+	t.Run("pasta-tap", func(t *testing.T) {
+		ns := netns(t)
+		in := lowPort(t)
+		out := echoServers(t, []int{0})[0]
+		attachPasta(t, ns, "-4", "-a", "10.0.2.15", "-n", "24", "-g", "10.0.2.2",
+			"-t", fmt.Sprint(in), "-T", "none", "-u", "none", "-U", "none", "--no-splice")
+		startStreamer(t, ns, "echo-serve", fmt.Sprint(in))
+		t.Run("host-connects", func(t *testing.T) { hostConnects(t, in) })
+		t.Run("guest-connects", func(t *testing.T) {
+			p := startStreamer(t, ns, "same-port", fmt.Sprintf("10.0.2.15:%d", freePort(t)), fmt.Sprintf("10.0.2.2:%d", out), fmt.Sprint(n))
+			res, err := p.wait(time.Minute)
+			var slowest time.Duration
+			if err == nil {
+				slowest, err = time.ParseDuration(strings.TrimPrefix(res, "ok "))
+			}
+			check(t, "guest connects", slowest, err)
+		})
+	})
+	t.Run("passt", func(t *testing.T) {
+		ns := netns(t)
+		in := lowPort(t)
+		sock, _, _ := startPasst(t, "-4", "-a", "10.0.2.15", "-n", "24", "-g", "10.0.2.2", "-t", fmt.Sprint(in))
+		startShim(t, ns, sock)
+		guestAddress(t, ns)
+		startStreamer(t, ns, "echo-serve", fmt.Sprint(in))
+		waitHostListening(t, in)
+		hostConnects(t, in)
+	})
 }

@@ -9,11 +9,15 @@
 package churn
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Churn makes n request-reply connections to addrs in turn, par at a time.
@@ -46,6 +50,12 @@ func RequestReply(addr string, b byte) error {
 	if err != nil {
 		return err
 	}
+	return exchange(c, b)
+}
+
+// exchange sends b on c, expects it back and the end of stream, and
+// closes c.
+func exchange(c net.Conn, b byte) error {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c.Write([]byte{b}); err != nil {
@@ -79,4 +89,51 @@ func EchoServe(ln net.Listener) error {
 			}
 		}()
 	}
+}
+
+// SamePort makes n request-reply connections to addr one after the other,
+// all from the local address local (host:port, with SO_REUSEADDR), and
+// returns how long the slowest took. Each one reuses the addresses and
+// ports of the one before, which the server's side may still hold in
+// TIME_WAIT: a connection that takes a retransmission of its SYN to get
+// through shows as a slow one.
+func SamePort(local, addr string, n int) (time.Duration, error) {
+	la, err := net.ResolveTCPAddr("tcp", local)
+	if err != nil {
+		return 0, err
+	}
+	d := net.Dialer{
+		LocalAddr: la,
+		Timeout:   5 * time.Second,
+		Control: func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			err := rc.Control(func(fd uintptr) {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+			})
+			if err != nil {
+				return err
+			}
+			return serr
+		},
+	}
+	var slowest time.Duration
+	for i := range n {
+		start := time.Now()
+		c, err := d.DialContext(context.Background(), "tcp", addr)
+		// Our own side of the connection before may not be closed yet
+		// (its last ACK in flight): that is not what is measured.
+		for retry := 0; errors.Is(err, unix.EADDRNOTAVAIL) && retry < 100; retry++ {
+			time.Sleep(time.Millisecond)
+			start = time.Now()
+			c, err = d.DialContext(context.Background(), "tcp", addr)
+		}
+		if err != nil {
+			return slowest, fmt.Errorf("connection %d from %s: %w", i, local, err)
+		}
+		if err := exchange(c, byte(i)); err != nil {
+			return slowest, fmt.Errorf("connection %d from %s: %w", i, local, err)
+		}
+		slowest = max(slowest, time.Since(start))
+	}
+	return slowest, nil
 }

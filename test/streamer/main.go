@@ -14,6 +14,8 @@
 //	streamer serve-recv PORT KEY [AT PAUSE] accept one connection, then as recv
 //	streamer churn ADDR[,ADDR...] N [P]  N connections (P at a time): 1-byte request, reply, close
 //	streamer echo-serve PORT[,PORT...]   answer each connection's byte, then close
+//	streamer same-port LOCAL ADDR N      N churn connections one after the other, all
+//	                                     from LOCAL (host:port); prints "ok SLOWEST"
 //
 // AT and PAUSE make the receiver stop reading for PAUSE (a Go duration)
 // once AT bytes have arrived. A transfer with no progress for longer than
@@ -92,6 +94,15 @@ func main() {
 			fail("%v", err)
 		}
 		fmt.Println("ok", n)
+	case "same-port":
+		if len(args) != 4 {
+			fail("same-port: LOCAL ADDR N")
+		}
+		n, err := strconv.Atoi(args[3])
+		check(err)
+		slowest, err := churn.SamePort(args[1], args[2], n)
+		check(err)
+		fmt.Println("ok", slowest)
 	case "echo-serve":
 		for _, p := range strings.Split(args[1], ",") {
 			ln := listen(p)
