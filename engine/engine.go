@@ -21,7 +21,9 @@
 // Replies are queued and written to the link in one batch after the read
 // batch. The source MAC of the guest's frames is learnt (the guest MAC is
 // needed to address frames to it); until it is known, frames go to the
-// broadcast address, as upstream does. When a guest appears (a client
+// broadcast address, as upstream does, and once it is, TCP sends the SYNs
+// of host-initiated connections again (a guest's TCP drops segments sent
+// to the broadcast address). When a guest appears (a client
 // connects to passt, or the tap is up) the engine probes it with an ARP
 // request and, unless disabled, sends a router advertisement; router
 // advertisements then repeat on a timer.
@@ -381,6 +383,9 @@ func (e *Engine) frame(f []byte) {
 	copy(src[:], f[6:12])
 	if src[0]&1 == 0 && src != e.guestMAC {
 		e.guestMAC, e.guestKnown = src, true
+		if e.tcp != nil {
+			e.tcp.GuestFound() // SYNs sent to the broadcast address were dropped
+		}
 	}
 	d := &e.dec
 	if err := pkt.Decode(f, d); err != nil {

@@ -14,3 +14,16 @@ func (h *Handler) GuestGone() {
 	}
 	h.active = h.active[:0]
 }
+
+// GuestFound sends the SYNs of host-initiated connections again at once
+// when the guest's MAC address becomes known (or changes). Until then
+// frames go to the broadcast address, and a guest's TCP drops segments not
+// addressed to its own MAC: a SYN sent before the guest answered the ARP
+// probe would otherwise wait for its retransmission (200 ms).
+func (h *Handler) GuestFound() {
+	for _, idx := range h.active {
+		if c := &h.flows[idx]; c.state == stateSynSent {
+			h.syn(c)
+		}
+	}
+}

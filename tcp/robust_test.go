@@ -274,3 +274,40 @@ func TestActiveListOncePerFlow(t *testing.T) {
 		t.Errorf("the timer lists %d entries after 1000 connections, one at a time, on one index", len(h.active))
 	}
 }
+
+// TestGuestFoundResendsSyn: a SYN sent before the guest's MAC address was
+// known went to the broadcast address, which a guest's TCP drops; once the
+// engine learns the address (GuestFound), the SYN goes out again at once,
+// not on the retransmission timer (found by TestSamePortReuse through
+// passt: the first connection took 200 ms).
+func TestGuestFoundResendsSyn(t *testing.T) {
+	rec := &frameRecorder{}
+	h, port, ref := inboundHandler(t, rec, 8080)
+	client, err := net.Dial("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	h.Accept(ref, unix.EPOLLIN)
+	frames := rec.take()
+	if len(frames) != 1 || sent(t, frames[0]).Flags() != pkt.TCPFlagSYN {
+		t.Fatalf("want one SYN to the guest, got %d frames", len(frames))
+	}
+	iss := sent(t, frames[0]).Seq()
+	h.GuestFound()
+	frames = rec.take()
+	if len(frames) != 1 {
+		t.Fatalf("GuestFound sent %d frames, want the SYN again", len(frames))
+	}
+	if s := sent(t, frames[0]); s.Flags() != pkt.TCPFlagSYN || s.Seq() != iss {
+		t.Fatalf("GuestFound sent flags %#x seq %#x, want the SYN with seq %#x", s.Flags(), s.Seq(), iss)
+	}
+	// An established flow is left alone.
+	feed(t, h, segment(false, 8080, uint16(client.LocalAddr().(*net.TCPAddr).Port), 5000, iss+1,
+		pkt.TCPFlagSYN|pkt.TCPFlagACK, 65535, []byte{2, 4, 5, 180}, nil))
+	rec.take()
+	h.GuestFound()
+	if frames := rec.take(); len(frames) != 0 {
+		t.Fatalf("GuestFound sent %d frames for an established flow", len(frames))
+	}
+}
