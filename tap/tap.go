@@ -318,13 +318,21 @@ func (d *Device) Wait(timeout time.Duration) (readable bool, err error) {
 }
 
 // disconnect builds the error for an error event, with the errno a read
-// now gives (EBADFD once the interface is gone) as its cause.
+// now gives (EBADFD once the interface is gone) as its cause. Frames still
+// queued when the interface went away are read first and dropped: the
+// first read may return one of them instead of the error.
 func (d *Device) disconnect() error {
 	var b [VnetHdrLen + ethHdrLen]byte
-	_, _, e := unix.Syscall(unix.SYS_READ, uintptr(d.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 	var cause error
-	if e != 0 && e != unix.EAGAIN {
-		cause = e
+	for range 4096 {
+		_, _, e := unix.Syscall(unix.SYS_READ, uintptr(d.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		if e == 0 || e == unix.EINTR {
+			continue
+		}
+		if e != unix.EAGAIN {
+			cause = e
+		}
+		break
 	}
 	return &exitError{kind: ErrDisconnect, cause: cause}
 }
