@@ -15,8 +15,12 @@
 // them is ready, and Pump says what each socket must wait for next.
 //
 // For each direction Pump alternates reads into the pipe and writes out of
-// it until neither moves a byte (or a per-call budget is spent, for fairness
-// between connections). It counts the bytes held in the pipe, which tells the
+// it until neither moves a byte, a read returns less than the pipe could
+// take with everything written out (the socket is then most likely empty,
+// and a read to hear EAGAIN would be wasted: the level-triggered EPOLLIN
+// reports any byte that came meanwhile), or a per-call budget is spent, for
+// fairness between connections. PumpEvents, what the engine calls, does
+// this only for the directions the reported event concerns. It counts the bytes held in the pipe, which tells the
 // two meanings of EAGAIN apart: with an empty pipe, EAGAIN from the source
 // means the socket has nothing to read, and the source waits for EPOLLIN;
 // with bytes in the pipe, the pipe may simply be full, so the source is left
@@ -319,7 +323,7 @@ func splice(in, out, n int) (int, unix.Errno) {
 func (d *dir) pump() (progress bool, errno unix.Errno) {
 	moved := 0
 	for moved < burst {
-		step := false
+		step, short := false, false
 		if !d.eof {
 			n, e := splice(d.src, d.pipe.W, d.pipe.Size)
 			switch {
@@ -334,6 +338,7 @@ func (d *dir) pump() (progress bool, errno unix.Errno) {
 			default:
 				d.pending += n
 				step = true
+				short = n < d.pipe.Size
 			}
 		}
 		if d.pending > 0 {
@@ -357,6 +362,13 @@ func (d *dir) pump() (progress bool, errno unix.Errno) {
 			break
 		}
 		progress = true
+		if short && d.pending == 0 {
+			// The source gave less than the pipe could take, so its
+			// queue is most likely empty: skip the read that would
+			// only say EAGAIN. If more came meanwhile, the
+			// level-triggered EPOLLIN reports it at once.
+			break
+		}
 	}
 	if d.eof && d.pending == 0 && !d.shut {
 		if err := unix.Shutdown(d.dst, unix.SHUT_WR); err != nil {
@@ -402,18 +414,47 @@ func (d *dir) waits() (src, dst uint32) {
 // With state Closed or Reset the masks are zero and the caller should
 // deregister the sockets and Close the Conn; err tells why it was reset.
 func (c *Conn) Pump() (waitA, waitB uint32, state State, err error) {
+	return c.pump(true, true)
+}
+
+// PumpEvents is Pump for a known event: events were reported on socket A
+// (side 0) or B (side 1). It moves data only in the directions the event
+// concerns (input on a socket: from it; room on a socket: towards it; an
+// error or hang-up: both), saving the calls that would only say EAGAIN on
+// the other direction. Its results mean what Pump's do.
+func (c *Conn) PumpEvents(side int, events uint32) (waitA, waitB uint32, state State, err error) {
+	const in = unix.EPOLLIN | unix.EPOLLRDHUP
+	const out = unix.EPOLLOUT
+	if events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 || events&(in|out) == 0 {
+		return c.pump(true, true)
+	}
+	fromA := events&in != 0
+	toA := events&out != 0
+	if side != 0 {
+		fromA, toA = toA, fromA
+	}
+	return c.pump(fromA, toA)
+}
+
+// pump moves data from A to B if ab, from B to A if ba, and works out the
+// masks and the state.
+func (c *Conn) pump(ab, ba bool) (waitA, waitB uint32, state State, err error) {
 	if c.state != Open {
 		return 0, 0, c.state, c.err
 	}
-	p1, e := c.ab.pump()
-	if e != 0 {
-		c.reset(e)
-		return 0, 0, Reset, c.err
+	var p1, p2 bool
+	var e unix.Errno
+	if ab {
+		if p1, e = c.ab.pump(); e != 0 {
+			c.reset(e)
+			return 0, 0, Reset, c.err
+		}
 	}
-	p2, e := c.ba.pump()
-	if e != 0 {
-		c.reset(e)
-		return 0, 0, Reset, c.err
+	if ba {
+		if p2, e = c.ba.pump(); e != 0 {
+			c.reset(e)
+			return 0, 0, Reset, c.err
+		}
 	}
 	if c.ab.done() && c.ba.done() {
 		c.state = Closed

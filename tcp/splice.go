@@ -171,8 +171,9 @@ func (s *Splicer) Event(ref loop.Ref, events uint32) {
 		}
 		c.connecting = false
 		c.evA, c.evB = ^uint32(0), ^uint32(0) // force registration below
+		events = unix.EPOLLIN | unix.EPOLLOUT // first round: both ways
 	}
-	waitA, waitB, state, _ := c.conn.Pump()
+	waitA, waitB, state, _ := c.conn.PumpEvents(int(ref.Index()&1), events)
 	if state != splice.Open {
 		s.loop.Del(c.a)
 		s.loop.Del(c.b)
