@@ -313,8 +313,17 @@ func (c *Conn) Pending() (ab, ba int) { return c.ab.pending, c.ba.pending }
 func (c *Conn) PipeSizes() (ab, ba int) { return c.ab.pipe.Size, c.ba.pipe.Size }
 
 // splice calls splice(2) between two descriptors without offsets.
+//
+// It is a raw system call, without the Go scheduler's bookkeeping: both
+// descriptors are non-blocking and SPLICE_F_NONBLOCK is set, so the call
+// never sleeps. A splice to a loopback socket can still take a few hundred
+// microseconds (the peer's receive path runs in our context); through the
+// scheduler, the runtime's sysmon thread would see the loop's P held in a
+// system call for longer than 20 us, hand it off and wake another thread
+// for it, hundreds of times a second: futex wake-ups and context switches
+// taken from the CPUs the two endpoints need (see docs/profiling.md).
 func splice(in, out, n int) (int, unix.Errno) {
-	r, _, e := unix.Syscall6(unix.SYS_SPLICE, uintptr(in), 0, uintptr(out), 0, uintptr(n), spliceFlags)
+	r, _, e := unix.RawSyscall6(unix.SYS_SPLICE, uintptr(in), 0, uintptr(out), 0, uintptr(n), spliceFlags)
 	return int(r), e
 }
 
