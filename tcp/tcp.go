@@ -352,12 +352,17 @@ func (h *Handler) window(c *conn) uint16 {
 	}
 	space, size, queued := sendMemory(c.fd)
 	c.spaceHint = lowSpaceMargin(space, size)
-	free := space - space/4
+	outq := -1
 	if queued >= 65536 {
-		if outq, err := unix.IoctlGetInt(c.fd, unix.TIOCOUTQ); err == nil && outq <= queued {
-			free = int(int64(space) * int64(outq) / int64(queued))
-			free -= free / 16
+		if n, err := unix.IoctlGetInt(c.fd, unix.TIOCOUTQ); err == nil {
+			outq = n
 		}
+	}
+	free := windowFor(space, queued, outq)
+	if 3*space < size && !c.wantOut {
+		// Whatever we advertise now, the buffer is low: a window
+		// update must follow when it drains.
+		h.needOut(c)
 	}
 	if c.wsOK {
 		free >>= ourWScale
@@ -368,6 +373,22 @@ func (h *Handler) window(c *conn) uint16 {
 		c.rcvWnd <<= ourWScale
 	}
 	return uint16(free)
+}
+
+// windowFor is the payload a send buffer with space bytes free, queued
+// taken, outq of them payload (TIOCOUTQ; negative: not asked) can still
+// take. The payload-to-memory ratio of the queue is only a measure when the
+// queue holds payload: memory still charged after everything was
+// acknowledged (outq 0 and 130 KiB queued is common on loopback) would
+// make it zero, a zero window with the socket empty, and no EPOLLOUT to
+// follow it (the socket is writable): the guest would sit on it until its
+// persist timer probes, 200 ms or more.
+func windowFor(space, queued, outq int) int {
+	if queued < 65536 || outq < 65536 || outq > queued {
+		return space - space/4
+	}
+	free := int(int64(space) * int64(outq) / int64(queued))
+	return free - free/16
 }
 
 // lowSpaceMargin is how much more memory the send buffer can take before
@@ -395,6 +416,21 @@ func (h *Handler) watchSpace(idx int, c *conn, written int) {
 		c.wantOut = true
 		h.updateEvents(idx, c)
 	}
+}
+
+// needOut asks for EPOLLOUT on a flow's socket, through epoll_ctl(2) even
+// if EPOLLOUT is among its events already: the kernel signals only a
+// socket that was found short of space (SOCK_NOSPACE, set when epoll_ctl
+// polls it, cleared by the last EPOLLOUT), so without the call a buffer
+// that filled again after an EPOLLOUT would drain without a word.
+func (h *Handler) needOut(c *conn) {
+	idx := int((uintptr(unsafe.Pointer(c)) - uintptr(unsafe.Pointer(&h.flows[0]))) / unsafe.Sizeof(*c))
+	if idx < 0 || idx >= len(h.flows) || &h.flows[idx] != c {
+		return // not a flow of the table (a reset without one)
+	}
+	c.wantOut = true
+	c.events = 0 // differs from any events: updateEvents calls epoll_ctl
+	h.updateEvents(idx, c)
 }
 
 // ackLater owes the guest an ACK, sent at the end of the batch (EndBatch)
@@ -913,9 +949,12 @@ func (h *Handler) Event(ref loop.Ref, events uint32) {
 		return
 	}
 	if events&unix.EPOLLOUT != 0 && c.wantOut {
+		// A window update; if the buffer is still low (the guest's
+		// frames of this round filled it again), window() asks for
+		// EPOLLOUT anew, else EPOLLOUT is dropped.
 		c.wantOut = false
+		h.ack(c)
 		h.updateEvents(idx, c)
-		h.ack(c) // window update
 	}
 	if events&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
 		c.peerShut = true

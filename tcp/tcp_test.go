@@ -378,3 +378,17 @@ func TestSegmentPathAllocatesNothing(t *testing.T) {
 		t.Fatalf("flow gone: %d flows", x.h.Flows())
 	}
 }
+
+// TestWindowForStaleMemory: memory still charged to a send buffer whose
+// data is all acknowledged (TIOCOUTQ 0) does not close the window: the
+// socket is writable, so no EPOLLOUT would ever reopen it.
+func TestWindowForStaleMemory(t *testing.T) {
+	if w := windowFor(4061680, 132624, 0); w < 4061680/2 {
+		t.Fatalf("window %d for an empty socket with 4 MB free", w)
+	}
+	// A queue of payload: the space scaled by its payload-to-memory
+	// ratio, less a sixteenth.
+	if w, want := windowFor(1<<20, 2<<20, 1<<20), (1<<19)-(1<<19)/16; w != want {
+		t.Fatalf("window %d, want %d", w, want)
+	}
+}
