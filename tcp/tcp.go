@@ -15,11 +15,12 @@
 //     still take (its free memory scaled by the payload-to-memory ratio of
 //     its queue), so that what the guest sends within the window is taken
 //     whole. Anything else (out of order, beyond the window) gets a
-//     duplicate ACK, and the guest retransmits. When the buffer runs low, we
-//     ask epoll to tell us when it drains and then send a window update, so
-//     the guest never waits for its zero-window probe timer. ACKs are owed
-//     per flow and sent once at the end of each batch of guest frames
-//     (EndBatch), not once per segment.
+//     duplicate ACK, and the guest retransmits. Whenever we advertise a
+//     window with the buffer low, we ask epoll to tell us when it drains and
+//     then send a window update, so the guest never waits for its
+//     zero-window probe timer. ACKs are owed per flow and sent once at the
+//     end of each batch of guest frames (EndBatch), not once per segment,
+//     or sooner once a batch brought ackEvery bytes.
 //   - Unacceptable segments (RFC 9293 §3.10.7.4: zero-window probes, old
 //     duplicates, ACKs of data never sent) are answered with an ACK; a RST
 //     ends the flow only with the exact next sequence number, one elsewhere
@@ -109,6 +110,12 @@ const (
 	maxRetries      = 12
 	frameBufs       = 256
 	maxFrame        = 65535 + 14
+
+	// ackEvery is how much guest data we take before acknowledging it
+	// within a batch of frames, rather than at its end: a batch from a
+	// tap can hold 2 MiB, and the guest, on another CPU, would wait for
+	// its window meanwhile.
+	ackEvery = 256 << 10
 )
 
 // idleTimeout resets an established connection neither side has used for
@@ -135,6 +142,7 @@ type conn struct {
 
 	rcvWnd       uint32 // the window we last advertised, in bytes
 	ackDue       bool   // an ACK is owed to the guest (sent at EndBatch)
+	ackSent      uint32 // the acknowledgement the guest was last sent
 	lastActive   time.Time
 	finFromGuest bool   // received, socket shut down for writing
 	hostEOF      bool   // the socket reached end of stream
@@ -313,6 +321,7 @@ func (h *Handler) segment(c *conn, b []byte, flags uint8, seq uint32, plen int, 
 	}
 	c.lastSend = h.now
 	c.ackDue = false // every segment carries the acknowledgement
+	c.ackSent = c.rcvNxt
 }
 
 // sendSpace returns the free space of a socket's send buffer as the kernel
@@ -352,12 +361,17 @@ func (h *Handler) window(c *conn) uint16 {
 	}
 	space, size, queued := sendMemory(c.fd)
 	c.spaceHint = lowSpaceMargin(space, size)
-	free := space - space/4
+	outq := -1
 	if queued >= 65536 {
-		if outq, err := unix.IoctlGetInt(c.fd, unix.TIOCOUTQ); err == nil && outq <= queued {
-			free = int(int64(space) * int64(outq) / int64(queued))
-			free -= free / 16
+		if n, err := unix.IoctlGetInt(c.fd, unix.TIOCOUTQ); err == nil {
+			outq = n
 		}
+	}
+	free := windowFor(space, queued, outq)
+	if 3*space < size && !c.wantOut {
+		// Whatever we advertise now, the buffer is low: a window
+		// update must follow when it drains.
+		h.needOut(c)
 	}
 	if c.wsOK {
 		free >>= ourWScale
@@ -368,6 +382,22 @@ func (h *Handler) window(c *conn) uint16 {
 		c.rcvWnd <<= ourWScale
 	}
 	return uint16(free)
+}
+
+// windowFor is the payload a send buffer with space bytes free, queued
+// taken, outq of them payload (TIOCOUTQ; negative: not asked) can still
+// take. The payload-to-memory ratio of the queue is only a measure when the
+// queue holds payload: memory still charged after everything was
+// acknowledged (outq 0 and 130 KiB queued is common on loopback) would
+// make it zero, a zero window with the socket empty, and no EPOLLOUT to
+// follow it (the socket is writable): the guest would sit on it until its
+// persist timer probes, 200 ms or more.
+func windowFor(space, queued, outq int) int {
+	if queued < 65536 || outq < 65536 || outq > queued {
+		return space - space/4
+	}
+	free := int(int64(space) * int64(outq) / int64(queued))
+	return free - free/16
 }
 
 // lowSpaceMargin is how much more memory the send buffer can take before
@@ -395,6 +425,21 @@ func (h *Handler) watchSpace(idx int, c *conn, written int) {
 		c.wantOut = true
 		h.updateEvents(idx, c)
 	}
+}
+
+// needOut asks for EPOLLOUT on a flow's socket, through epoll_ctl(2) even
+// if EPOLLOUT is among its events already: the kernel signals only a
+// socket that was found short of space (SOCK_NOSPACE, set when epoll_ctl
+// polls it, cleared by the last EPOLLOUT), so without the call a buffer
+// that filled again after an EPOLLOUT would drain without a word.
+func (h *Handler) needOut(c *conn) {
+	idx := int((uintptr(unsafe.Pointer(c)) - uintptr(unsafe.Pointer(&h.flows[0]))) / unsafe.Sizeof(*c))
+	if idx < 0 || idx >= len(h.flows) || &h.flows[idx] != c {
+		return // not a flow of the table (a reset without one)
+	}
+	c.wantOut = true
+	c.events = 0 // differs from any events: updateEvents calls epoll_ctl
+	h.updateEvents(idx, c)
 }
 
 // ackLater owes the guest an ACK, sent at the end of the batch (EndBatch)
@@ -758,6 +803,13 @@ func (h *Handler) data(idx int, c *conn, seq uint32, payload []byte, fin bool) {
 		}
 	} else if written > 0 {
 		h.watchSpace(idx, c, written)
+		if c.rcvNxt-c.ackSent >= ackEvery {
+			// Deep in a large batch: tell the guest now, so that
+			// it sends on while we write the rest.
+			h.ack(c)
+			h.flush()
+			return
+		}
 	}
 	h.ackLater(idx, c)
 }
@@ -913,9 +965,12 @@ func (h *Handler) Event(ref loop.Ref, events uint32) {
 		return
 	}
 	if events&unix.EPOLLOUT != 0 && c.wantOut {
+		// A window update; if the buffer is still low (the guest's
+		// frames of this round filled it again), window() asks for
+		// EPOLLOUT anew, else EPOLLOUT is dropped.
 		c.wantOut = false
+		h.ack(c)
 		h.updateEvents(idx, c)
-		h.ack(c) // window update
 	}
 	if events&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
 		c.peerShut = true

@@ -378,3 +378,59 @@ func TestSegmentPathAllocatesNothing(t *testing.T) {
 		t.Fatalf("flow gone: %d flows", x.h.Flows())
 	}
 }
+
+// TestWindowForStaleMemory: memory still charged to a send buffer whose
+// data is all acknowledged (TIOCOUTQ 0) does not close the window: the
+// socket is writable, so no EPOLLOUT would ever reopen it.
+func TestWindowForStaleMemory(t *testing.T) {
+	if w := windowFor(4061680, 132624, 0); w < 4061680/2 {
+		t.Fatalf("window %d for an empty socket with 4 MB free", w)
+	}
+	// A queue of payload: the space scaled by its payload-to-memory
+	// ratio, less a sixteenth.
+	if w, want := windowFor(1<<20, 2<<20, 1<<20), (1<<19)-(1<<19)/16; w != want {
+		t.Fatalf("window %d, want %d", w, want)
+	}
+}
+
+// TestLargeBatchAcknowledgedEarly: a batch of guest data larger than
+// ackEvery is acknowledged as it goes, not only at the end of the batch,
+// so the guest can send on meanwhile.
+func TestLargeBatchAcknowledgedEarly(t *testing.T) {
+	x := newHarness(t)
+	x.establish()
+	idx := x.h.active[0]
+	_ = unix.SetsockoptInt(x.h.flows[idx].fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
+	done := make(chan int)
+	go func() { // the host reads everything
+		buf := make([]byte, 1<<20)
+		got := 0
+		for got < 8*60000 {
+			n, err := unix.Read(x.host, buf)
+			if err != nil || n == 0 {
+				break
+			}
+			got += n
+		}
+		done <- got
+	}()
+	var early []seg
+	for i := range 8 {
+		f := segment(false, x.sport, 80, x.seq+uint32(i*60000), x.ack, pkt.TCPFlagACK, 65535, nil, make([]byte, 60000))
+		var d pkt.Decoded
+		_ = pkt.Decode(f, &d)
+		x.h.FromGuest(f, &d)
+		early = append(early, x.out.take()...)
+	}
+	x.h.EndBatch()
+	last := x.out.take()
+	if len(early) == 0 || early[0].ack-x.seq < ackEvery || early[0].ack-x.seq > ackEvery+60000 {
+		t.Fatalf("ACKs within the batch %+v, want one after %d bytes", early, ackEvery)
+	}
+	if len(last) != 1 || last[0].ack != x.seq+8*60000 {
+		t.Fatalf("ACKs at the end of the batch %+v, want one of %d", last, x.seq+8*60000)
+	}
+	if got := <-done; got != 8*60000 {
+		t.Fatalf("host read %d bytes, want %d", got, 8*60000)
+	}
+}
