@@ -203,7 +203,13 @@ echo "held $ok refused $bad slow $slow"`, hp)
 // startConnhold runs test/connhold (echo, holds connections) in ns.
 func startConnhold(t *testing.T, ns string, port int) {
 	t.Helper()
-	cmd := execInNS(ns, connholdBin, fmt.Sprint(port))
+	startConnholdPorts(t, ns, fmt.Sprint(port))
+}
+
+// startConnholdPorts runs test/connhold in ns on ports (comma-separated).
+func startConnholdPorts(t *testing.T, ns string, ports string) {
+	t.Helper()
+	cmd := execInNS(ns, connholdBin, ports)
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
