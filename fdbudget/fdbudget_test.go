@@ -7,6 +7,10 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"passt/icmp"
+	"passt/tcp"
+	"passt/udp"
 )
 
 func TestSplit(t *testing.T) {
@@ -83,4 +87,34 @@ func TestInUse(t *testing.T) {
 	for _, fd := range fds[10:] {
 		unix.Close(fd)
 	}
+}
+
+// TestSplitTCPReachesTable: with a limit of twice the TCP table or more
+// (the integration test TestCapacityFullTable uses 2^18; systemd's default
+// hard limit is 2^19, Docker's 2^20), TCP's share covers its whole table,
+// so the table, not the share, bounds TCP connections; below about 112 000
+// descriptors the share is what bounds them.
+func TestSplitTCPReachesTable(t *testing.T) {
+	need := Need{UDP: 2 * udp.MaxFlows, ICMP: icmp.MaxFlows}
+	for limit := 2 * tcp.MaxFlows; limit <= 1<<21; limit += 4093 {
+		for _, inUse := range []int{10, 1000} {
+			if s := Split(limit, inUse, need); s.TCP < tcp.MaxFlows {
+				t.Errorf("Split(%d, %d) = %+v: TCP share under the table's %d flows", limit, inUse, s, tcp.MaxFlows)
+			}
+		}
+	}
+	// The smallest limit at which the share covers the table, with 30
+	// descriptors in use: 30 + 1 024 reserved, then half of the rest plus
+	// what ICMP cannot use (an eighth, less its 4 096) is 65 536.
+	smallest := 0
+	for limit := 1; limit <= 1<<21; limit++ {
+		if Split(limit, 30, need).TCP >= tcp.MaxFlows {
+			smallest = limit
+			break
+		}
+	}
+	if smallest < 112000 || smallest > 113000 {
+		t.Errorf("TCP's share covers the table from a limit of %d, want about 112 500", smallest)
+	}
+	t.Logf("TCP's share covers its table from a limit of %d descriptors", smallest)
 }
