@@ -298,6 +298,27 @@ func TestCapacityFullTable(t *testing.T) {
 		})
 	})
 
+	t.Run("passt", func(t *testing.T) {
+		// passt inherits the test's raised limit; its guest is the
+		// shim's tap0 in ns.
+		ns := netns(t)
+		ports := distinctLowPorts(t, fullTablePorts)
+		list := portList(ports)
+		sock, _, cmd := startPasst(t, "-4", "-a", "10.0.2.15", "-n", "24", "-g", "10.0.2.2", "-t", list, "-u", "none")
+		startShim(t, ns, sock)
+		guestAddress(t, ns)
+		startConnholdPorts(t, ns, list)
+		for _, p := range ports {
+			waitHostListening(t, p)
+		}
+		testFullTable(t, fullTableCase{
+			pid: cmd.Process.Pid, limit: limit,
+			dial: func(i int) (net.Conn, error) {
+				return dialer.Dial("tcp4", fmt.Sprintf("127.0.0.1:%d", ports[i%len(ports)]))
+			},
+		})
+	})
+
 	t.Run("guest", func(t *testing.T) {
 		ns := netns(t)
 		pid := attachPastaLimited(t, ns, limit, "-4", "-a", "10.0.2.15", "-n", "24", "-g", "10.0.2.2",
