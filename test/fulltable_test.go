@@ -376,10 +376,14 @@ func testFullTable(t *testing.T, c fullTableCase) {
 	base := engineUsage(t, c.pid)
 	// What TCP can hold: the table, or less if its descriptor share is
 	// smaller. The engine computed the share from the descriptors it had
-	// open when it started serving, as many as it has now.
+	// open when it started serving: as many as it has now, give or take
+	// one it opens for a moment (the count varies by one between runs),
+	// which moves the share by one. With the table as the bound the
+	// figure is exact.
 	share := fdbudget.Split(c.limit, base.fds, fullTableNeed).TCP
-	capacity := min(tcp.MaxFlows, share)
-	t.Logf("engine at start: %v; limit %d, TCP share %d: holds %d flows", base, c.limit, share, capacity)
+	capLo := min(tcp.MaxFlows, fdbudget.Split(c.limit, base.fds+1, fullTableNeed).TCP)
+	capHi := min(tcp.MaxFlows, fdbudget.Split(c.limit, base.fds-1, fullTableNeed).TCP)
+	t.Logf("engine at start: %v; limit %d, TCP share %d: holds %d to %d flows", base, c.limit, share, capLo, capHi)
 	start := time.Now()
 
 	// A connection from before the flood.
@@ -397,7 +401,7 @@ func testFullTable(t *testing.T, c fullTableCase) {
 
 	// The flood: the table's capacity (the first connection is one of
 	// them) and fullTableBeyond more.
-	attempts := capacity - 1 + fullTableBeyond
+	attempts := capHi - 1 + fullTableBeyond
 	r, err := fillConnections(attempts, 16, c.prepare, c.dial)
 	defer func() { closeAll(r.held) }()
 	if err != nil {
@@ -410,15 +414,13 @@ func testFullTable(t *testing.T, c fullTableCase) {
 	if r.other > 0 {
 		t.Errorf("%d connections failed otherwise than by a refusal; first: %v", r.other, r.firstOther)
 	}
-	if len(r.held)+1 != capacity || r.refused != fullTableBeyond {
-		t.Errorf("%d connections held with the first, %d refused: want exactly %d held, %d refused",
-			len(r.held)+1, r.refused, capacity, fullTableBeyond)
+	held := len(r.held) + 1 // with the first
+	if held < capLo || held > capHi || r.refused != attempts-len(r.held) {
+		t.Errorf("%d connections held with the first, %d refused of %d: want %d to %d held, the rest refused",
+			held, r.refused, attempts, capLo, capHi)
 	}
 	if r.slow > 0 {
 		t.Errorf("%d refusals took longer than %v (slowest %v): not a prompt reset", r.slow, fullTableRefuseLimit, r.slowest)
-	}
-	if got := full.fds - base.fds; got != capacity {
-		t.Errorf("engine holds %d more descriptors when full, want one per flow (%d)", got, capacity)
 	}
 
 	// The first connection still carries data both ways.
@@ -480,6 +482,11 @@ func testFullTable(t *testing.T, c fullTableCase) {
 		now := engineUsage(t, c.pid)
 		if now.fds <= base.fds {
 			t.Logf("engine after closing everything: %v (%v in all)", now, time.Since(start).Round(time.Millisecond))
+			// One socket per flow when full (against now: the engine
+			// may open a socket of its own for a moment at start).
+			if got := full.sockets - now.sockets; got != held {
+				t.Errorf("engine held %d sockets more when full than at the end, want one per flow (%d)", got, held)
+			}
 			break
 		}
 		if time.Now().After(deadline) {
