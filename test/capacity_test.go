@@ -20,7 +20,8 @@ import (
 // in practice is RLIMIT_NOFILE; the test lowers it on the running engine
 // with prlimit(1) to 64 (40 for guest connections), a few dozen more than
 // it needs at start. The table's own limit is
-// tested in package tcp with a small table.
+// tested in package tcp with a small table, and filled for real by
+// TestCapacityFullTable (fulltable_test.go) where the limits can be raised.
 
 // attachPastaLimited is attachPasta with the engine's descriptor limit
 // (soft and hard, which the engine cannot raise) set to nofile.
