@@ -29,14 +29,18 @@ import (
 // with a reset, a connection opened before the flood still carries data
 // both ways, closed connections make room for new ones, and once
 // everything is closed the engine holds no more descriptors than before.
-// Both directions: host connections forwarded with -t (through the tap:
-// --no-splice), and guest connections to the host through the gateway.
+// Both directions with pasta: host connections forwarded with -t (through
+// the tap: --no-splice), and guest connections to the host through the
+// gateway; and host connections forwarded by passt to the shim's guest.
+// Spliced connections have a table of their own (tcp/splice.go), not
+// filled here.
 //
 // Descriptors: pasta holds one socket per flow, the host peer one, the
 // guest peer one, about 200 000 sockets in all. The test raises its own
-// RLIMIT_NOFILE (we are root), which the namespace's echo server inherits,
-// and starts pasta with the same limit through prlimit(1); with it the
-// descriptor share TCP gets (package fdbudget) is above the table.
+// RLIMIT_NOFILE (root with CAP_SYS_RESOURCE), which the echo servers and
+// passt inherit, and starts pasta with the same limit through prlimit(1);
+// with it the descriptor share TCP gets (package fdbudget) is above the
+// table.
 //
 // Ports: the ephemeral range (32768-60999 here) gives about 28 000 source
 // ports per destination, so the connections are spread over
