@@ -32,7 +32,9 @@
 //     frames we build, as much as the guest's window allows; an ACK from
 //     the guest discards the acknowledged bytes from the queue (MSG_TRUNC).
 //     Retransmission rewinds the peek offset to the first unacknowledged
-//     byte. There is no per-connection buffer.
+//     byte (go-back-N): on the timer, or at once on the third duplicate
+//     ACK in a row (fast retransmit, RFC 5681). There is no per-connection
+//     buffer.
 //     Sockets are edge-triggered: peeked data stays readable until the
 //     guest acknowledges it, which would wake a level-triggered loop for
 //     nothing; we read until EAGAIN (or the end of stream, once epoll
@@ -106,6 +108,7 @@ const (
 	defaultGuestMSS = 536
 	tickInterval    = 50 * time.Millisecond
 	rto             = 200 * time.Millisecond
+	dupAckThreshold = 3 // duplicate ACKs that make us retransmit at once
 	synAckTimeout   = 10 * time.Second
 	maxRetries      = 12
 	frameBufs       = 256
@@ -155,6 +158,7 @@ type conn struct {
 	inOff        bool   // EPOLLIN disabled (guest window full)
 	lastSend     time.Time
 	retries      int
+	dupAcks      uint8 // duplicate ACKs in a row (fast retransmit at dupAckThreshold)
 	started      time.Time
 }
 
@@ -557,7 +561,7 @@ func (h *Handler) FromGuest(f []byte, d *pkt.Decoded) {
 		return
 	}
 	if flags&pkt.TCPFlagACK != 0 {
-		h.acked(idx, c, t.Ack(), uint32(t.Window())<<c.guestWS)
+		h.acked(idx, c, t.Ack(), uint32(t.Window())<<c.guestWS, len(payload) == 0 && !fin)
 		if c.state == stateFree {
 			return
 		}
@@ -699,8 +703,11 @@ func (h *Handler) segMSS(c *conn) int {
 	return m
 }
 
-// acked processes an acknowledgement and window from the guest.
-func (h *Handler) acked(idx int, c *conn, ack, wnd uint32) {
+// acked processes an acknowledgement and window from the guest; bare says
+// the segment carries no data and no FIN (only those count as duplicate
+// ACKs).
+func (h *Handler) acked(idx int, c *conn, ack, wnd uint32, bare bool) {
+	sameWnd := wnd == c.guestWnd
 	c.guestWnd = wnd
 	n := ack - c.sndUna
 	if int32(ack-c.sndNxt) > 0 {
@@ -708,8 +715,20 @@ func (h *Handler) acked(idx int, c *conn, ack, wnd uint32) {
 		return
 	}
 	if int32(n) <= 0 {
-		return // old or duplicate ACK
+		// An old ACK, or a duplicate: the guest got a segment
+		// beyond one that was lost. At the third in a row, send
+		// again from the first byte it lacks (fast retransmit, RFC
+		// 5681 §3.2) rather than wait for the timer: frames to the
+		// guest are lost when its queue overflows or when passt
+		// drops them for a guest that stopped reading.
+		if n == 0 && bare && sameWnd && c.sndNxt != c.sndUna && c.state >= stateEstablished {
+			if c.dupAcks++; c.dupAcks == dupAckThreshold {
+				h.rewind(idx, c)
+			}
+		}
+		return
 	}
+	c.dupAcks = 0
 	data := n
 	if c.finSent && ack == c.sndNxt {
 		data-- // our FIN takes a sequence number, not a byte
@@ -1064,18 +1083,24 @@ func (h *Handler) tick() {
 				h.resetFlow(idx, c)
 				continue
 			}
-			// Rewind to the first unacknowledged byte.
-			_ = unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_PEEK_OFF, 0)
-			// A FIN in flight is sent again after the data.
-			c.finSent = false
-			c.sndNxt = c.sndUna
-			h.sendData(idx, c)
+			h.rewind(idx, c)
 		}
 	}
 	h.active = live
 	if len(h.active) == 0 {
 		_ = unix.TimerfdSettime(h.timer.Fd(), 0, &unix.ItimerSpec{}, nil)
 	}
+}
+
+// rewind sends again everything from the first byte the guest has not
+// acknowledged (go-back-N: nothing is kept beyond the socket's queue, so
+// what follows a lost segment is read again from the socket too).
+func (h *Handler) rewind(idx int, c *conn) {
+	_ = unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_PEEK_OFF, 0)
+	// A FIN in flight is sent again after the data.
+	c.finSent = false
+	c.sndNxt = c.sndUna
+	h.sendData(idx, c)
 }
 
 // InboundTranslator gives the addresses the guest sees for a connection
