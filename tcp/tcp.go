@@ -615,10 +615,16 @@ func (h *Handler) connect(key flowKey, d *pkt.Decoded, t pkt.TCP) {
 		return
 	}
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	// -o: the source address is fixed; IP_BIND_ADDRESS_NO_PORT leaves
+	// the port to connect(), which may then reuse a port towards other
+	// destinations, rather than reserving one per socket at bind() (the
+	// ephemeral range, about 28 000 ports, would bound our connections).
 	if out := h.addrOut4; family == unix.AF_INET && out.IsValid() {
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
 		_ = unix.Bind(fd, &unix.SockaddrInet4{Addr: out.As4()})
 	}
 	if out := h.addrOut6; family == unix.AF_INET6 && out.IsValid() {
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
 		_ = unix.Bind(fd, &unix.SockaddrInet6{Addr: out.As16()})
 	}
 	var sa unix.Sockaddr

@@ -4,6 +4,7 @@ package test
 
 import (
 	"fmt"
+	"net"
 	"os/exec"
 	"strings"
 	"testing"
@@ -129,5 +130,34 @@ func TestTCPAutoSkipsExplicitListeners(t *testing.T) {
 	cmd.Wait()
 	if strings.Contains(string(host), "LISTEN") {
 		t.Errorf("-T %d was mirrored onto the host by -t auto:\n%s", out, host)
+	}
+}
+
+// TestTCPOutboundAddress: with -o, connections from the guest leave from
+// that host address: a server on the host's loopback sees it as their
+// source. (-o takes no loopback address, as upstream: the test adds a
+// documentation address to the host's lo.)
+func TestTCPOutboundAddress(t *testing.T) {
+	requireCommands(t, "socat", "ip")
+	const addr = "198.51.100.7"
+	if out, err := exec.Command("ip", "addr", "add", addr+"/32", "dev", "lo").CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "addr", "del", addr+"/32", "dev", "lo").Run() })
+	ns := netns(t)
+	attachPasta(t, ns, "-4", "-a", "10.0.2.15", "-n", "24", "-g", "10.0.2.2", "-o", addr,
+		"-t", "none", "-u", "none", "-T", "none", "-U", "none")
+	for range 3 {
+		port := hostServer(t, "tcp4", "127.0.0.1:0", func(c net.Conn) {
+			fmt.Fprintln(c, c.RemoteAddr().(*net.TCPAddr).IP)
+		})
+		out, err := exec.Command("ip", "netns", "exec", ns, "socat", "-T", "3", "-",
+			fmt.Sprintf("TCP:10.0.2.2:%d,connect-timeout=3", port)).Output()
+		if err != nil {
+			t.Fatalf("connection to the host's port %d: %v", port, err)
+		}
+		if got := strings.TrimSpace(string(out)); got != addr {
+			t.Fatalf("the host saw the connection from %q, want %s (-o)", got, addr)
+		}
 	}
 }
