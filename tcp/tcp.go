@@ -119,6 +119,11 @@ const (
 	// tap can hold 2 MiB, and the guest, on another CPU, would wait for
 	// its window meanwhile.
 	ackEvery = 256 << 10
+
+	// gatherIovs and gatherBytes bound a gather of guest payloads
+	// written with one sendmsg(2) (see data): an iovec per segment.
+	gatherIovs  = 64
+	gatherBytes = ackEvery
 )
 
 // idleTimeout resets an established connection neither side has used for
@@ -184,8 +189,22 @@ type Handler struct {
 	nbuf    int
 	timer   *loop.Timer
 	now     time.Time
-	ackList []int     // flows owed an ACK at the end of the batch
-	swept   time.Time // the last idle sweep
+	ackList []int // flows owed an ACK at the end of the batch
+
+	// The gather: in-order guest payloads of one flow (gatherIdx, -1:
+	// none) not yet written to its socket, pointing into the batch's
+	// frames, written with one sendmsg(2) (flushGather). The flow's
+	// rcvNxt already counts them; nothing acknowledges them before
+	// they are written.
+	gatherIdx int
+	gatherIov [gatherIovs]unix.Iovec
+	gatherN   int // iovecs in use
+	gatherLen int // bytes in them
+	gatherMsg unix.Msghdr
+	// gatherWrites counts the sendmsg(2) calls that wrote a gather (for
+	// tests).
+	gatherWrites int
+	swept        time.Time // the last idle sweep
 
 	// With offloads (SetOffload): frames to the guest of up to 64 KiB
 	// whatever the MTU, and checksums left to the kernel (partial).
@@ -215,6 +234,8 @@ func New(l *loop.Loop, kind loop.Kind, out Output, translate Translator, mtu int
 		flows:   make([]conn, MaxFlows),
 		table:   flow.NewTable(MaxFlows),
 		reserve: newReserve(),
+
+		gatherIdx: -1,
 	}
 	isns, err := newISNGen()
 	if err != nil {
@@ -282,6 +303,12 @@ func hdrLen(v6 bool) int {
 // segment builds and queues a segment to the guest with the payload
 // already at b[hdrLen+optLen:], of plen bytes.
 func (h *Handler) segment(c *conn, b []byte, flags uint8, seq uint32, plen int, opts *pkt.TCPOptions) {
+	if h.gatherIdx >= 0 && &h.flows[h.gatherIdx] == c {
+		// Never acknowledge bytes not yet written. The callers write
+		// the gather before they get here; this is the backstop, which
+		// may not reset the flow or flush frames under its caller.
+		h.writeGather(false)
+	}
 	ours, guest := h.out.MACs()
 	et := pkt.EtherTypeIPv4
 	if c.v6 {
@@ -459,6 +486,7 @@ func (h *Handler) ackLater(idx int, c *conn) {
 // EndBatch sends the ACKs owed after a batch of frames from the guest and
 // writes every queued frame.
 func (h *Handler) EndBatch() {
+	h.flushGather()
 	for _, idx := range h.ackList {
 		if c := &h.flows[idx]; c.ackDue && c.state != stateFree {
 			h.ack(c)
@@ -570,6 +598,9 @@ func (h *Handler) FromGuest(f []byte, d *pkt.Decoded) {
 		h.data(idx, c, t.Seq(), payload, fin)
 	}
 	if c.state != stateFree && windowBound {
+		if h.gatherIdx == idx && !h.flushGather() {
+			return
+		}
 		h.sendData(idx, c)
 	}
 }
@@ -769,12 +800,20 @@ func (h *Handler) discard(c *conn, n int) {
 	}
 }
 
-// data writes the guest's payload to the socket.
+// data takes the guest's payload for the socket. An in-order payload is
+// not written at once but added to the gather (see Handler), so that the
+// segments of one flow in a batch of frames (1448 bytes each at MTU 1500,
+// from a guest without TSO) reach the socket with one sendmsg(2), not one
+// each. The gather is written when a payload of another flow comes, when
+// it is full, with a FIN, before anything is sent to the guest on its flow
+// (segment), at the end of the batch (EndBatch), and before the socket's
+// events are handled (Event); its payloads point into the batch's frames,
+// valid until the next batch is read, after EndBatch.
 func (h *Handler) data(idx int, c *conn, seq uint32, payload []byte, fin bool) {
 	if c.state != stateEstablished && c.state != stateClosing {
 		return
 	}
-	// Trim what we already have.
+	// Trim what we already have (rcvNxt counts the gather).
 	if d := c.rcvNxt - seq; int32(d) > 0 {
 		if int(d) >= len(payload) {
 			if !(fin && int(d) == len(payload)) {
@@ -791,30 +830,23 @@ func (h *Handler) data(idx int, c *conn, seq uint32, payload []byte, fin bool) {
 		h.ackLater(idx, c) // out of order: duplicate ACK
 		return
 	}
-	written := 0
-	for written < len(payload) {
-		n, err := unix.SendmsgN(c.fd, payload[written:], nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
-		if err != nil {
-			if errors.Is(err, unix.EAGAIN) {
-				break
-			}
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			h.resetFlow(idx, c)
-			return
+	if len(payload) > 0 {
+		if h.gatherIdx != idx {
+			h.flushGather() // another flow's
 		}
-		written += n
+		h.gatherIdx = idx
+		iov := &h.gatherIov[h.gatherN]
+		iov.Base = unsafe.SliceData(payload)
+		iov.SetLen(len(payload))
+		h.gatherN++
+		h.gatherLen += len(payload)
+		c.rcvNxt += uint32(len(payload))
 	}
-	c.rcvNxt += uint32(written)
-	if written < len(payload) {
-		// The socket is full (we advertised more than it took):
-		// the guest retransmits the rest; we send a window update
-		// once the socket drains.
-		c.wantOut = true
-		h.updateEvents(idx, c)
-		h.ackLater(idx, c)
-		return
+	if h.gatherIdx == idx && (fin || h.gatherN == gatherIovs || h.gatherLen >= gatherBytes) {
+		// Full, or the data must be written before the FIN.
+		if !h.flushGather() {
+			return // a short write (ACK owed) or the flow reset
+		}
 	}
 	if fin {
 		c.rcvNxt++
@@ -826,17 +858,88 @@ func (h *Handler) data(idx int, c *conn, seq uint32, payload []byte, fin bool) {
 			h.close(idx, false)
 			return
 		}
-	} else if written > 0 {
-		h.watchSpace(idx, c, written)
-		if c.rcvNxt-c.ackSent >= ackEvery {
-			// Deep in a large batch: tell the guest now, so that
-			// it sends on while we write the rest.
-			h.ack(c)
-			h.flush()
-			return
-		}
 	}
 	h.ackLater(idx, c)
+}
+
+// flushGather writes the gather to its flow's socket and reports whether
+// the socket took all of it. After a short write the guest is owed an ACK
+// of what was taken (it retransmits the rest); after an error the flow is
+// reset. Deep in a large batch it acknowledges what was written at once,
+// so that the guest sends on while we write the rest.
+func (h *Handler) flushGather() bool {
+	idx := h.gatherIdx
+	if idx < 0 {
+		return true
+	}
+	c := &h.flows[idx]
+	written, all, err := h.writeGather(true)
+	if err != nil {
+		h.resetFlow(idx, c)
+		return false
+	}
+	if !all {
+		// The socket is full (we advertised more than it took): the
+		// guest retransmits the rest; we send a window update once
+		// the socket drains.
+		c.wantOut = true
+		h.updateEvents(idx, c)
+		h.ackLater(idx, c)
+		return false
+	}
+	h.watchSpace(idx, c, written)
+	if c.rcvNxt-c.ackSent >= ackEvery {
+		h.ack(c)
+		h.flush()
+	}
+	return true
+}
+
+// dropGather forgets the gather without writing it.
+func (h *Handler) dropGather() {
+	h.gatherIdx, h.gatherN, h.gatherLen = -1, 0, 0
+}
+
+// writeGather writes the gather with sendmsg(2), as much as the socket
+// takes, and empties it; the flow's rcvNxt goes back by what was not
+// written. It returns the bytes written, whether that was all, and an
+// error other than a full socket (with reportErr; without, an error is
+// left for the socket's next write or event to show).
+func (h *Handler) writeGather(reportErr bool) (written int, all bool, err error) {
+	c := &h.flows[h.gatherIdx]
+	iov := h.gatherIov[:h.gatherN]
+	total := h.gatherLen
+	h.dropGather()
+	for len(iov) > 0 {
+		h.gatherMsg.Iov = &iov[0]
+		h.gatherMsg.SetIovlen(len(iov))
+		r, _, e := unix.Syscall(unix.SYS_SENDMSG, uintptr(c.fd), uintptr(unsafe.Pointer(&h.gatherMsg)),
+			unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			if e != unix.EAGAIN && e != unix.EWOULDBLOCK && reportErr {
+				err = e
+			}
+			break
+		}
+		h.gatherWrites++
+		n := int(r)
+		written += n
+		// Skip what was written, for another try at the rest.
+		for len(iov) > 0 && n >= int(iov[0].Len) {
+			n -= int(iov[0].Len)
+			iov = iov[1:]
+		}
+		if n > 0 {
+			iov[0].Base = (*byte)(unsafe.Add(unsafe.Pointer(iov[0].Base), n))
+			iov[0].SetLen(int(iov[0].Len) - n)
+		}
+	}
+	h.gatherMsg.Iov = nil
+	c.rcvNxt -= uint32(total - written)
+	return written, written == total, err
 }
 
 // sendData sends what the socket has and the guest's window allows.
@@ -959,6 +1062,7 @@ func (h *Handler) updateEvents(idx int, c *conn) {
 // Event handles a ready socket (or the timer).
 func (h *Handler) Event(ref loop.Ref, events uint32) {
 	h.now = time.Now()
+	h.flushGather() // none is pending outside a batch of guest frames
 	idx := int(ref.Index())
 	if idx == MaxFlows {
 		h.timer.Ack()
@@ -1025,6 +1129,9 @@ func (h *Handler) close(idx int, reset bool) {
 	c := &h.flows[idx]
 	if c.state == stateFree {
 		return
+	}
+	if h.gatherIdx == idx {
+		h.dropGather() // the flow ends: what was not written is lost
 	}
 	if c.fd > 0 {
 		if c.registered {
