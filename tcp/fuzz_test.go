@@ -97,5 +97,6 @@ func FuzzFromGuest(f *testing.F) {
 			return
 		}
 		fuzzHandler.FromGuest(frame, &d)
+		fuzzHandler.EndBatch() // as the engine does: writes the gather
 	})
 }
