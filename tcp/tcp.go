@@ -859,7 +859,12 @@ func (h *Handler) data(idx int, c *conn, seq uint32, payload []byte, fin bool) {
 			return
 		}
 	}
-	h.ackLater(idx, c)
+	if c.rcvNxt != c.ackSent {
+		// Owed, unless a full gather was just acknowledged early:
+		// the same ACK again would count as a duplicate, and three
+		// make the guest retransmit.
+		h.ackLater(idx, c)
+	}
 }
 
 // flushGather writes the gather to its flow's socket and reports whether

@@ -624,3 +624,25 @@ func TestGatherWrittenBeforeFIN(t *testing.T) {
 		}
 	}
 }
+
+// TestNoDuplicateAckAfterEarlyAck: a batch that ends just as a full
+// gather was written and acknowledged early gets no second ACK of the
+// same bytes: the guest counts it as a duplicate, and three make it
+// retransmit (Reno fast retransmit, seen as retransmissions from pasta's
+// namespace).
+func TestNoDuplicateAckAfterEarlyAck(t *testing.T) {
+	x := newHarness(t)
+	x.establish()
+	idx := x.h.active[0]
+	_ = unix.SetsockoptInt(x.h.flows[idx].fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
+	const size = 60000
+	count := gatherBytes/size + 1 // the last one fills the gather
+	x.batch(count, size, 0)
+	segs := x.out.take()
+	if len(segs) != 1 || segs[0].ack != x.seq+uint32(count*size) {
+		t.Fatalf("sent %+v, want one ACK of %d", segs, x.seq+uint32(count*size))
+	}
+	if got := x.readHost(count * size); got != count*size {
+		t.Fatalf("host read %d bytes, want %d", got, count*size)
+	}
+}
