@@ -311,7 +311,9 @@ func (h *Handler) segment(c *conn, b []byte, flags uint8, seq uint32, plen int, 
 		// Never acknowledge bytes not yet written. The callers write
 		// the gather before they get here; this is the backstop, which
 		// may not reset the flow or flush frames under its caller.
-		h.writeGather(false)
+		if _, all, _ := h.writeGather(false); !all {
+			h.needOut(c) // a window update once the socket drains
+		}
 	}
 	ours, guest := h.out.MACs()
 	et := pkt.EtherTypeIPv4
@@ -1218,6 +1220,9 @@ func (h *Handler) tick() {
 // acknowledged (go-back-N: nothing is kept beyond the socket's queue, so
 // what follows a lost segment is read again from the socket too).
 func (h *Handler) rewind(idx int, c *conn) {
+	if h.gatherIdx == idx && !h.flushGather() && c.state == stateFree {
+		return // a fast retransmit within a batch: write first
+	}
 	_ = unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_PEEK_OFF, 0)
 	// A FIN in flight is sent again after the data.
 	c.finSent = false
