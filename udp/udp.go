@@ -85,6 +85,7 @@ package udp
 
 import (
 	"errors"
+	"math"
 	"net/netip"
 	"os"
 	"strconv"
@@ -215,6 +216,10 @@ type Handler struct {
 	listed []bool  // whether a flow number is in active
 	timer  *loop.Timer
 	armed  bool
+	// nextExpiry is a bound on when the next flow expires: no flow on
+	// the active list has been idle for longer than its timeout until
+	// the clock passes it (math.MaxInt64: no flows).
+	nextExpiry int64
 
 	timeout, streamTimeout int64 // nanoseconds
 	now                    int64
@@ -275,6 +280,8 @@ func newHandler(l *loop.Loop, kind, listenKind loop.Kind, out Output, cfg Config
 		tx:      newTxBatch(),
 		icmpBuf: make([]byte, icmpBufSize),
 		errBuf:  newErrqueue(),
+
+		nextExpiry: math.MaxInt64,
 	}
 	h.timeout = int64(conntrackTimeout("nf_conntrack_udp_timeout", defaultTimeout))
 	h.streamTimeout = int64(conntrackTimeout("nf_conntrack_udp_timeout_stream", defaultStreamTimeout))
@@ -319,6 +326,7 @@ func testTimeout() (time.Duration, bool) {
 // SetTimeouts overrides the flow timeouts (for tests).
 func (h *Handler) SetTimeouts(timeout, stream time.Duration) {
 	h.timeout, h.streamTimeout = int64(timeout), int64(stream)
+	h.nextExpiry = math.MinInt64 // flows may expire sooner than noted
 }
 
 // EnableSplice turns on pasta's bypass: t is the namespace thread, a4 and
@@ -354,8 +362,16 @@ func (h *Handler) SetFDLimit(n int) { h.fdLimit = n }
 func (h *Handler) FDs() int { return h.fds }
 
 // admit tells whether a new flow holding sockets sockets may open; if not,
-// it counts why.
+// it counts why. Flows past their timeout close at the timer's next tick,
+// up to a second later; when the table or the descriptor share is full,
+// those close at once to make room: otherwise, under churn, the flows
+// that had expired since the last tick would refuse new ones until the
+// next, and a peer retrying once a second (in step with the timer) could
+// be refused every time.
 func (h *Handler) admit(sockets int) bool {
+	if h.now > h.nextExpiry && (h.table.Len() >= h.table.Cap() || (h.fdLimit > 0 && h.fds+sockets > h.fdLimit)) {
+		h.expire(h.now)
+	}
 	if h.table.Len() >= h.table.Cap() {
 		h.Stats.FlowsFull++
 		return false
@@ -509,6 +525,7 @@ func (h *Handler) register(idx, side, fd int) bool {
 	}
 	if side == 0 {
 		h.flows[idx].last = h.now
+		h.nextExpiry = min(h.nextExpiry, h.now+h.timeout)
 		if !h.armed {
 			_ = h.timer.Set(tickInterval, tickInterval)
 			h.armed = true
@@ -636,9 +653,14 @@ func (h *Handler) queueFrame(b []byte, plen int, src, dst netip.AddrPort) {
 }
 
 // tick closes the flows that have been idle for longer than their
-// timeout, and stops the timer when none is left.
-func (h *Handler) tick() {
-	now := h.clock()
+// timeout.
+func (h *Handler) tick() { h.expire(h.clock()) }
+
+// expire closes the flows that have been idle for longer than their
+// timeout at now, notes when the next of the others will be, and stops
+// the timer when none is left.
+func (h *Handler) expire(now int64) {
+	next := int64(math.MaxInt64)
 	live := h.active[:0]
 	for _, i := range h.active {
 		fl := &h.flows[i]
@@ -656,9 +678,11 @@ func (h *Handler) tick() {
 			h.listed[i] = false
 			continue
 		}
+		next = min(next, fl.last+timeout)
 		live = append(live, i)
 	}
 	h.active = live
+	h.nextExpiry = next
 	if len(h.active) == 0 && h.armed {
 		_ = unix.TimerfdSettime(h.timer.Fd(), 0, &unix.ItimerSpec{}, nil)
 		h.armed = false

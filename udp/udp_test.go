@@ -757,3 +757,61 @@ func TestOffload(t *testing.T) {
 		}
 	}
 }
+
+// TestExpiredMakeRoom: flows past their timeout, which the timer closes
+// at its next tick (up to a second later), do not refuse new flows
+// meanwhile: a new flow that would exceed the descriptor share or the
+// table closes them at once (the soak's UDP churn, with a 1 s timeout,
+// filled the share with such flows between ticks, and a client retrying
+// once a second, in step with the timer, was refused five times in a
+// row). Flows within their timeout still refuse new ones.
+func TestExpiredMakeRoom(t *testing.T) {
+	srv := hostUDP(t, false)
+	gw := netip.AddrPortFrom(gw4, uint16(srv.LocalAddr().(*net.UDPAddr).Port))
+	received := func() int {
+		got := 0
+		buf := make([]byte, 10)
+		for {
+			srv.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			if _, _, err := srv.ReadFromUDPAddrPort(buf); err != nil {
+				return got
+			}
+			got++
+		}
+	}
+	for _, limit := range []string{"descriptors", "table"} {
+		capacity := 64
+		if limit == "table" {
+			capacity = 2
+		}
+		h, _ := newTest(t, capacity)
+		if limit == "descriptors" {
+			h.SetFDLimit(2)
+		}
+		h.SetTimeouts(50*time.Millisecond, 50*time.Millisecond)
+		for p := uint16(44000); p < 44002; p++ {
+			fromGuest(t, h, guestFrame(netip.AddrPortFrom(guest4, p), gw, []byte{byte(p)}))
+		}
+		// Within the timeout, the share or the table is full.
+		fromGuest(t, h, guestFrame(netip.AddrPortFrom(guest4, 44002), gw, []byte("early")))
+		if h.Flows() != 2 || h.Stats.NoFlow != 1 || h.Stats.Expired != 0 {
+			t.Fatalf("%s: before the timeout: %d flows, stats %+v", limit, h.Flows(), h.Stats)
+		}
+		// One flow stays active, the other expires; no tick runs.
+		time.Sleep(30 * time.Millisecond)
+		fromGuest(t, h, guestFrame(netip.AddrPortFrom(guest4, 44001), gw, []byte("keep")))
+		time.Sleep(40 * time.Millisecond)
+		fromGuest(t, h, guestFrame(netip.AddrPortFrom(guest4, 44002), gw, []byte("late")))
+		if h.Flows() != 2 || h.FDs() != 2 || h.Stats.NoFlow != 1 || h.Stats.Expired != 1 {
+			t.Fatalf("%s: after the first flow's timeout: %d flows, %d sockets, stats %+v", limit, h.Flows(), h.FDs(), h.Stats)
+		}
+		if _, ok := h.table.Lookup(flow.MakeKey(pkt.ProtoUDP, netip.AddrPortFrom(guest4, 44000), gw)); ok {
+			t.Errorf("%s: the expired flow is still there", limit)
+		}
+		flowOf(t, h, netip.AddrPortFrom(guest4, 44001), gw)
+		flowOf(t, h, netip.AddrPortFrom(guest4, 44002), gw)
+		if got := received(); got != 4 {
+			t.Errorf("%s: server got %d datagrams, want 4", limit, got)
+		}
+	}
+}
