@@ -85,7 +85,7 @@ func UDPExchange(addr string, v uint16) (resent int, err error) {
 			}
 		}
 	}
-	return resent, fmt.Errorf("no echo after %d tries", udpTries)
+	return resent, fmt.Errorf("from %s: no echo after %d tries", c.LocalAddr(), udpTries)
 }
 
 // UDPEchoServe echoes every datagram on c to its sender until c is closed.
