@@ -70,7 +70,10 @@
 // the host's conntrack settings: nf_conntrack_udp_timeout (30 s by
 // default) for flows that saw one datagram each way at most, and
 // nf_conntrack_udp_timeout_stream (120 s) once more went either way. A
-// one-second timer, armed only while flows exist, closes expired flows.
+// one-second timer, armed only while flows exist, closes expired flows,
+// except those with a datagram waiting to be read (it would be lost); a
+// new flow that finds the table or the descriptor share full closes the
+// expired ones at once rather than at the next tick.
 // For tests only, the environment variable PASST_GO_UDP_TIMEOUT (seconds)
 // replaces both (TimeoutEnv).
 //
@@ -672,6 +675,12 @@ func (h *Handler) expire(now int64) {
 		if fl.seen[1] > 0 && (fl.seen[0] > 1 || fl.seen[1] > 1) {
 			timeout = h.streamTimeout
 		}
+		if now-fl.last > timeout && queued(fl) {
+			// A datagram arrived since the last event (a client
+			// that reused the flow's port, say) and waits for the
+			// loop: closing now would lose it.
+			fl.last = now
+		}
 		if now-fl.last > timeout {
 			h.close(int(i))
 			h.Stats.Expired++
@@ -687,4 +696,18 @@ func (h *Handler) expire(now int64) {
 		_ = unix.TimerfdSettime(h.timer.Fd(), 0, &unix.ItimerSpec{}, nil)
 		h.armed = false
 	}
+}
+
+// queued tells whether a socket of fl has a datagram waiting to be read.
+func queued(fl *udpFlow) bool {
+	for _, fd := range fl.fd {
+		if fd < 0 {
+			continue
+		}
+		_, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), 0, 0, unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+		if e == 0 {
+			return true
+		}
+	}
+	return false
 }

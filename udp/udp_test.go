@@ -815,3 +815,41 @@ func TestExpiredMakeRoom(t *testing.T) {
 		}
 	}
 }
+
+// TestExpiryQueued: a flow past its timeout whose socket holds a datagram
+// the loop has not read yet (a reply, or a client that reused the flow's
+// port, arriving just before the tick) is kept, and the datagram
+// delivered, rather than lost with the socket.
+func TestExpiryQueued(t *testing.T) {
+	h, out := newTest(t, 16)
+	h.SetTimeouts(50*time.Millisecond, 50*time.Millisecond)
+	srv := hostUDP(t, false)
+	gw := netip.AddrPortFrom(gw4, uint16(srv.LocalAddr().(*net.UDPAddr).Port))
+	g := netip.AddrPortFrom(guest4, 45000)
+	fromGuest(t, h, guestFrame(g, gw, []byte("x")))
+	buf := make([]byte, 10)
+	srv.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_, from, err := srv.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(80 * time.Millisecond)
+	srv.WriteToUDPAddrPort([]byte("late"), from)
+	idx := flowOf(t, h, g, gw)
+	waitReadable(t, int(h.flows[idx].fd[0]), unix.POLLIN)
+	h.tick()
+	if h.Flows() != 1 || h.Stats.Expired != 0 {
+		t.Fatalf("a flow with a datagram queued expired: %d flows, stats %+v", h.Flows(), h.Stats)
+	}
+	h.Event(h.ref(idx, 0), unix.EPOLLIN)
+	if out.n != 1 {
+		t.Fatalf("%d frames to the guest, want 1", out.n)
+	}
+	checkFrame(t, out.frames[0], gw, g, []byte("late"))
+	// Idle again, it expires.
+	time.Sleep(80 * time.Millisecond)
+	h.tick()
+	if h.Flows() != 0 || h.Stats.Expired != 1 {
+		t.Fatalf("after the timeout: %d flows, stats %+v", h.Flows(), h.Stats)
+	}
+}
