@@ -96,3 +96,52 @@ func TestNoAllocs(t *testing.T) {
 		t.Errorf("%v allocations per dispatch", allocs)
 	}
 }
+
+// TestSleepNext: with events back to back the loop polls for them (the
+// handler makes the next one ready itself); a handler calling SleepNext
+// makes every wait go to sleep in epoll_wait instead, with no poll.
+func TestSleepNext(t *testing.T) {
+	if n := loopPolls(t, false); n == 0 {
+		t.Errorf("no polls for 1000 events back to back, without SleepNext")
+	}
+	if n := loopPolls(t, true); n != 0 {
+		t.Errorf("%d polls for 1000 events with SleepNext, want none", n)
+	}
+}
+
+// loopPolls runs a loop over 1000 events, each handler call making the next
+// one ready, and returns how many times the loop polled.
+func loopPolls(t *testing.T, sleepNext bool) uint64 {
+	l, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(p[0])
+	defer unix.Close(p[1])
+	if err := l.Add(p[0], unix.EPOLLIN, MakeRef(1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	var b [1]byte
+	unix.Write(p[1], b[:])
+	events := 0
+	err = l.Run(func(ref Ref, ev uint32) {
+		unix.Read(p[0], b[:])
+		if events++; events == 1000 {
+			l.Stop()
+			return
+		}
+		unix.Write(p[1], b[:])
+		if sleepNext {
+			l.SleepNext()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.polls
+}
