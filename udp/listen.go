@@ -127,6 +127,7 @@ func (h *Handler) ListenEvent(ref loop.Ref, events uint32) {
 		return
 	}
 	n := h.rx.recv(l.fd, batchMax, true)
+	h.received(n)
 	queued := false
 	for i := 0; i < n; i++ {
 		src, local := h.rx.source(i), h.rx.destination(i)

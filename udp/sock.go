@@ -236,6 +236,15 @@ func (r *rxBatch) recv(fd, max int, withCtl bool) int {
 // payloadLen returns the length of datagram i.
 func (r *rxBatch) payloadLen(i int) int { return int(r.hdrs[i].Len) }
 
+// bytes returns the total length of the first n datagrams.
+func (r *rxBatch) bytes(n int) int {
+	total := 0
+	for i := range n {
+		total += int(r.hdrs[i].Len)
+	}
+	return total
+}
+
 // payload returns the payload of datagram i.
 func (r *rxBatch) payload(i int) []byte {
 	return r.bufs[i][hdrRoom : hdrRoom+int(r.hdrs[i].Len)]

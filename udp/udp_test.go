@@ -244,6 +244,44 @@ func TestGuestToHost(t *testing.T) {
 	}
 }
 
+// TestBulk: replies of one byte, however many, leave the loop polling
+// between events; 40 KB ones make bulk traffic, after which the handler
+// tells the loop to sleep (BulkEvents counts it).
+func TestBulk(t *testing.T) {
+	h, out := newTest(t, 16)
+	srv := hostUDP(t, false)
+	g, gw := netip.AddrPortFrom(guest4, 40124), netip.AddrPortFrom(gw4, uint16(srv.LocalAddr().(*net.UDPAddr).Port))
+	fromGuest(t, h, guestFrame(g, gw, []byte("hello")))
+	buf := make([]byte, 100)
+	srv.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_, from, err := srv.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := flowOf(t, h, g, gw)
+	exchange := func(size int) {
+		if _, err := srv.WriteToUDPAddrPort(make([]byte, size), from); err != nil {
+			t.Fatal(err)
+		}
+		waitReadable(t, int(h.flows[idx].fd[0]), unix.POLLIN)
+		out.reset()
+		h.Event(h.ref(idx, 0), unix.EPOLLIN)
+		if out.n != 1 {
+			t.Fatalf("%d frames for a reply of %d bytes", out.n, size)
+		}
+	}
+	for range 100 {
+		exchange(1)
+	}
+	if h.Stats.BulkEvents != 0 {
+		t.Errorf("%d bulk events for 100 replies of 1 byte", h.Stats.BulkEvents)
+	}
+	exchange(40000)
+	if h.Stats.BulkEvents != 1 {
+		t.Errorf("%d bulk events after a reply of 40000 bytes, want 1", h.Stats.BulkEvents)
+	}
+}
+
 // TestPortUnreachable: a datagram from the guest to a closed port of the
 // host comes back as an ICMP port unreachable from the gateway, quoting
 // the guest's datagram.
