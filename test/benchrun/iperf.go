@@ -109,7 +109,7 @@ func (b *bench) iperfNsToHost(ctx context.Context, e *env, splice bool, f flowSp
 	defer cancel()
 	server := command(ctx, nil, "iperf3", "-s", "-1", "-B", "127.0.0.1", "-p", strconv.Itoa(port))
 	client := e.guest(ctx, f.clientArgs(target, port)...)
-	return b.iperf(ctx, e, server, port, client, check)
+	return b.iperf(ctx, e, server, 0, port, client, check)
 }
 
 // iperfHostToNs sends from the host to an iperf3 server in the guest,
@@ -127,13 +127,14 @@ func (b *bench) iperfHostToNs(ctx context.Context, e *env, splice bool, f flowSp
 	defer cancel()
 	server := e.guest(ctx, "iperf3", "-s", "-1", "-p", strconv.Itoa(port))
 	client := command(ctx, nil, f.clientArgs(target, port)...)
-	return b.iperf(ctx, e, server, port, client, check)
+	return b.iperf(ctx, e, server, e.nsPID(), port, client, check)
 }
 
-// iperf runs one measurement: the server until it listens, then the
-// client; it returns the receiver's rate in Gbit/s and a warning if the
-// bytes did not take the path they were meant to.
-func (b *bench) iperf(ctx context.Context, e *env, server *exec.Cmd, port int, client *exec.Cmd, check pathCheck) (float64, string, error) {
+// iperf runs one measurement: the server until it listens (in the network
+// namespace of serverNS, if not 0), then the client; it returns the
+// receiver's rate in Gbit/s and a warning if the bytes did not take the
+// path they were meant to.
+func (b *bench) iperf(ctx context.Context, e *env, server *exec.Cmd, serverNS, port int, client *exec.Cmd, check pathCheck) (float64, string, error) {
 	var serverOut bytes.Buffer
 	server.Stdout, server.Stderr = &serverOut, &serverOut
 	if err := server.Start(); err != nil {
@@ -145,7 +146,7 @@ func (b *bench) iperf(ctx context.Context, e *env, server *exec.Cmd, port int, c
 			kill(server)
 		}
 	}()
-	if err := waitListening(server, "tcp", port, 5*time.Second); err != nil {
+	if err := waitListening(server, serverNS, "tcp", port, 5*time.Second); err != nil {
 		return 0, "", fmt.Errorf("iperf3 server: %w%s", err, lastLine(serverOut.String()))
 	}
 	var before int64

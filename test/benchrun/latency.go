@@ -58,7 +58,7 @@ func (b *bench) rr(ctx context.Context, e *env, kind string, splice bool) (float
 	}
 	defer kill(server)
 	for _, proto := range []string{"tcp", "udp"} {
-		if err := waitListening(server, proto, port, 5*time.Second); err != nil {
+		if err := waitListening(server, 0, proto, port, 5*time.Second); err != nil {
 			return 0, "", fmt.Errorf("benchrr server: %w%s", err, lastLine(serverOut.String()))
 		}
 	}

@@ -145,10 +145,20 @@ func listening(pid int, proto string, port int) bool {
 }
 
 // waitListening waits until the process listens on port, or fails if it
-// exits or the time is up.
-func waitListening(cmd *exec.Cmd, proto string, port int, timeout time.Duration) error {
+// exits or the time is up. nsPID, if not 0, is a process already in the
+// network namespace the command enters (the env's holder): its view of the
+// sockets is the one to read. The command's own is not, until nsenter has
+// joined the namespace: before that it shows the host's sockets, where the
+// tool under test listens on the same port for its -t rule, and a client
+// started then was reset by the tool, which found nothing listening in the
+// namespace yet (1 to 3 of 5 runs of some host→ns figures failed so).
+func waitListening(cmd *exec.Cmd, nsPID int, proto string, port int, timeout time.Duration) error {
+	pid := cmd.Process.Pid
+	if nsPID != 0 {
+		pid = nsPID
+	}
 	deadline := time.Now().Add(timeout)
-	for !listening(cmd.Process.Pid, proto, port) {
+	for !listening(pid, proto, port) {
 		if procGone(cmd.Process.Pid) {
 			return fmt.Errorf("%s exited before listening on %d", cmd.Args[0], port)
 		}
