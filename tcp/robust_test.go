@@ -79,6 +79,27 @@ func inboundHandler(t *testing.T, out Output, guestPort uint16) (*Handler, int, 
 	return h, sa.(*unix.SockaddrInet4).Port, loop.MakeRef(2, uint64(idx))
 }
 
+// hostServer listens on the host's loopback until the test ends, serves
+// each connection with serve and closes it; it returns the port.
+func hostServer(t *testing.T, serve func(c net.Conn)) uint16 {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); serve(c) }()
+		}
+	}()
+	return uint16(ln.Addr().(*net.TCPAddr).Port)
+}
+
 // TestSynSentStaleAck: the guest answers our SYN with an ACK for something
 // else, as a Linux guest's TIME_WAIT socket for the same addresses and
 // ports does when the new SYN's sequence number is below the old
@@ -163,21 +184,7 @@ func TestTableFull(t *testing.T) {
 }
 
 func tableFull(t *testing.T, limit func(h *Handler)) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
-		}
-	}()
-	hport := uint16(ln.Addr().(*net.TCPAddr).Port)
+	hport := hostServer(t, func(c net.Conn) { io.Copy(c, c) })
 	rec := &frameRecorder{}
 	h, _, _ := inboundHandler(t, rec, 8080)
 	limit(h)
@@ -247,21 +254,7 @@ func tableFull(t *testing.T, limit func(h *Handler)) {
 // by 1.6 MiB (pasta) and 2.3 MiB (passt), the timer's list by one entry
 // per connection, and each tick walked every duplicate.
 func TestActiveListOncePerFlow(t *testing.T) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	hport := uint16(ln.Addr().(*net.TCPAddr).Port)
+	hport := hostServer(t, func(net.Conn) {})
 	h, _, _ := inboundHandler(t, &frameRecorder{}, 8080)
 	for i := 0; i < 1000; i++ {
 		feed(t, h, segment(false, 50000, hport, 100, 0, pkt.TCPFlagSYN, 65535, []byte{2, 4, 5, 180}, nil))

@@ -102,23 +102,6 @@ func distinctLowPorts(t *testing.T, n int) []int {
 	return ports
 }
 
-// smallEcho writes back what c receives with a small buffer (io.Copy
-// between TCP connections would splice through a pipe per connection).
-func smallEcho(c net.Conn) {
-	var buf [512]byte
-	for {
-		n, err := c.Read(buf[:])
-		if n > 0 {
-			if _, werr := c.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
 // echoByte sends b on c and waits for it back.
 func echoByte(c net.Conn, b byte, limit time.Duration) error {
 	c.SetDeadline(time.Now().Add(limit))

@@ -5,6 +5,7 @@ package test
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -138,9 +139,16 @@ func drain(r interface{ Read([]byte) (int, error) }) {
 // guest's interface.
 func startShim(t *testing.T, ns, sock string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command("ip", "netns", "exec", ns, shimBin, sock, "tap0")
+	return runShim(t, ns, os.Stderr, sock, "tap0")
+}
+
+// runShim runs the shim in ns with args (SOCKET IFNAME [MTU]), its
+// messages to stderr, until it is ready.
+func runShim(t *testing.T, ns string, stderr io.Writer, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, shimBin}, args...)...)
 	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

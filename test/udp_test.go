@@ -377,18 +377,11 @@ read x`, udptoolBin, in, tcpOnly, udptoolBin, out, pingSize)
 	}
 }
 
-// startShimMTU is startShim with the tap's MTU set.
+// startShimMTU is startShim with the tap's MTU set, and the shim's
+// messages discarded.
 func startShimMTU(t *testing.T, ns, sock, mtu string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command("ip", "netns", "exec", ns, shimBin, sock, "tap0", mtu)
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	readUntil(t, stdout, "ready")
-	return cmd
+	return runShim(t, ns, io.Discard, sock, "tap0", mtu)
 }
 
 // TestUDPListenFailure: a -u port that cannot be bound is fatal, with

@@ -22,12 +22,24 @@ import (
 
 // Churn makes n request-reply connections to addrs in turn, par at a time.
 func Churn(addrs []string, n, par int) error {
+	return inParallel(n, par, func(i int) error {
+		if err := RequestReply(addrs[i%len(addrs)], byte(i)); err != nil {
+			return fmt.Errorf("connection %d to %s: %w", i, addrs[i%len(addrs)], err)
+		}
+		return nil
+	})
+}
+
+// inParallel runs one(i) for i from 0 to n-1 in par workers, each taking
+// every par-th i; a worker stops at its first error, and the first error
+// of any worker is returned once all have stopped.
+func inParallel(n, par int, one func(i int) error) error {
 	errs := make(chan error, par)
 	for w := 0; w < par; w++ {
 		go func(w int) {
 			for i := w; i < n; i += par {
-				if err := RequestReply(addrs[i%len(addrs)], byte(i)); err != nil {
-					errs <- fmt.Errorf("connection %d to %s: %w", i, addrs[i%len(addrs)], err)
+				if err := one(i); err != nil {
+					errs <- err
 					return
 				}
 			}

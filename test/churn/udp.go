@@ -27,27 +27,15 @@ const (
 // be sent again.
 func UDP(addrs []string, n, par int) (resent int64, err error) {
 	var again atomic.Int64
-	errs := make(chan error, par)
-	for w := 0; w < par; w++ {
-		go func(w int) {
-			for i := w; i < n; i += par {
-				r, err := UDPExchange(addrs[i%len(addrs)], uint16(i))
-				again.Add(int64(r))
-				if err != nil {
-					errs <- fmt.Errorf("exchange %d with %s: %w", i, addrs[i%len(addrs)], err)
-					return
-				}
-			}
-			errs <- nil
-		}(w)
-	}
-	var first error
-	for w := 0; w < par; w++ {
-		if err := <-errs; err != nil && first == nil {
-			first = err
+	err = inParallel(n, par, func(i int) error {
+		r, err := UDPExchange(addrs[i%len(addrs)], uint16(i))
+		again.Add(int64(r))
+		if err != nil {
+			return fmt.Errorf("exchange %d with %s: %w", i, addrs[i%len(addrs)], err)
 		}
-	}
-	return again.Load(), first
+		return nil
+	})
+	return again.Load(), err
 }
 
 // UDPExchange sends the two bytes of v from a new socket to addr and waits
