@@ -121,7 +121,26 @@ func setupNetns(pingRange string) error {
 			return fmt.Errorf("address %v on lo: %w", p, err)
 		}
 	}
-	return nil
+	return waitLocalRoute(nl, host6)
+}
+
+// waitLocalRoute waits until addr routes as a local address. An IPv6
+// address added with IFA_F_NODAD gets its prefix route at once but its
+// local route only when the kernel's address work runs, which on a busy
+// machine can be later: a ping socket connected before then caches the
+// prefix route, and its echo requests end in "destination unreachable".
+func waitLocalRoute(nl *netlink.Handle, addr netip.Addr) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		routes, err := nl.RouteGet(addr.AsSlice())
+		if err == nil && len(routes) > 0 && routes[0].Type == unix.RTN_LOCAL {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no local route to %v after 5 s (last lookup: %v, %v)", addr, routes, err)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // echoFrame builds a guest frame carrying an ICMP message of type typ and
