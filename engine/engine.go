@@ -119,7 +119,10 @@ type Engine struct {
 	replies [][]byte
 	offl    []tap.OffloadAt // offloads of some of the replies
 	linkOut bool            // waiting for the link to take a kept frame
-	dec     pkt.Decoded
+	// linkSleeps: the link gathers more frames per read when the loop
+	// sleeps between reads under bulk traffic (see bulkLinkBytes).
+	linkSleeps bool
+	dec        pkt.Decoded
 
 	status int
 	nofile int // the descriptor limit, read before the sandbox (fdbudget.go)
@@ -291,6 +294,8 @@ func (e *Engine) SetLink(l Link) error {
 	}
 	e.link = l
 	e.linkOut = false
+	bs, ok := l.(bulkSleeper)
+	e.linkSleeps = ok && bs.SleepsOnBulk()
 	e.guestMAC, e.guestKnown = broadcast, false
 	if l == nil {
 		return nil
@@ -336,6 +341,7 @@ func (e *Engine) linkReady(events uint32) {
 	if events&unix.EPOLLOUT != 0 {
 		e.flushPending()
 	}
+	received := 0
 	for e.link != nil {
 		n, err := e.link.Receive(e.frames)
 		if err != nil {
@@ -350,7 +356,11 @@ func (e *Engine) linkReady(events uint32) {
 		if e.pcap != nil {
 			_ = e.pcap.WriteFrames(batch, time.Now())
 		}
+		if e.tcp != nil {
+			e.tcp.BeginBatch()
+		}
 		for _, f := range batch {
+			received += len(f)
 			e.frame(f)
 		}
 		if e.tcp != nil {
@@ -361,9 +371,29 @@ func (e *Engine) linkReady(events uint32) {
 		}
 		e.flush()
 	}
+	if e.linkSleeps && received >= bulkLinkBytes {
+		e.Loop.SleepNext()
+	}
 	if events&(unix.EPOLLHUP|unix.EPOLLRDHUP|unix.EPOLLERR) != 0 && e.link != nil {
 		e.OnLinkError(errHangup)
 	}
+}
+
+// bulkLinkBytes: once one wake-up reads this much from a link that gathers
+// (bulkSleeper), the loop sleeps until the next event instead of polling
+// for it (loop.SleepNext). passt's stream socket from QEMU is such a link:
+// a guest streaming at MTU 1500 writes a frame every few microseconds,
+// and a loop polling for each one reads 5-6 frames per read(2) and spends
+// most of its CPU time in epoll_pwait(2), CPU that QEMU and the guest
+// need on a machine with few CPUs; sleeping, the frames pile up in the
+// socket and come in larger reads. Request-response traffic moves less
+// than this per wake-up and keeps the low latency of polling.
+const bulkLinkBytes = 8 << 10
+
+// bulkSleeper is a Link that says whether it gathers frames while the loop
+// sleeps (see bulkLinkBytes).
+type bulkSleeper interface {
+	SleepsOnBulk() bool
 }
 
 type linkError string

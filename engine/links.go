@@ -65,6 +65,12 @@ func (l StreamLink) Fd() int { return l.S.Fd() }
 // Receive reads the frames available.
 func (l StreamLink) Receive(out [][]byte) (int, error) { return l.S.ReadFrames(out) }
 
+// SleepsOnBulk: a stream socket gathers the frames written while the
+// loop sleeps, and a larger read costs less per frame (bulkLinkBytes).
+// pasta's tap does not: it returns one frame per read(2) whatever waits,
+// and its super-frames make bulk reads large already.
+func (l StreamLink) SleepsOnBulk() bool { return true }
+
 // Pending reports part of a frame kept for a guest that stopped reading.
 func (l StreamLink) Pending() bool { return l.S.Pending() }
 

@@ -159,6 +159,10 @@ func (l *Loop) Post(f func()) {
 // CPUs), against a wake-up per event that costs a few microseconds.
 func (l *Loop) SleepNext() { l.spinNext = false }
 
+// PollsNext reports whether the next wait polls before it sleeps (for
+// tests and diagnostics).
+func (l *Loop) PollsNext() bool { return l.spinNext }
+
 // Stop makes Run return after the current batch; call it on the loop.
 func (l *Loop) Stop() { l.stop = true }
 

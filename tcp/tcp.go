@@ -189,11 +189,14 @@ type Handler struct {
 	// listed twice (the list grew by one per connection under churn).
 	listed []bool
 
-	bufs    [frameBufs][]byte
-	nbuf    int
-	timer   *loop.Timer
-	now     time.Time
-	ackList []int // flows owed an ACK at the end of the batch
+	bufs  [frameBufs][]byte
+	nbuf  int
+	timer *loop.Timer
+	now   time.Time
+	// batchClock: now was stamped for the whole batch of frames from
+	// the guest (BeginBatch), not read again per segment.
+	batchClock bool
+	ackList    []int // flows owed an ACK at the end of the batch
 
 	// The gather: in-order guest payloads of one flow (gatherIdx, -1:
 	// none) not yet written to its socket, pointing into the batch's
@@ -489,9 +492,19 @@ func (h *Handler) ackLater(idx int, c *conn) {
 	}
 }
 
+// BeginBatch starts a batch of frames from the guest, read at one time:
+// their segments share one reading of the clock, instead of one each
+// (reading it is a few percent of the CPU time of a bulk transfer at MTU
+// 1500). EndBatch ends the batch.
+func (h *Handler) BeginBatch() {
+	h.now = time.Now()
+	h.batchClock = true
+}
+
 // EndBatch sends the ACKs owed after a batch of frames from the guest and
 // writes every queued frame.
 func (h *Handler) EndBatch() {
+	h.batchClock = false
 	h.flushGather()
 	for _, idx := range h.ackList {
 		if c := &h.flows[idx]; c.ackDue && c.state != stateFree {
@@ -520,7 +533,9 @@ func (h *Handler) FromGuest(f []byte, d *pkt.Decoded) {
 	if d.L4HdrLen == 0 || d.Fragment {
 		return
 	}
-	h.now = time.Now()
+	if !h.batchClock {
+		h.now = time.Now()
+	}
 	t := pkt.TCP(f[d.L4Off : d.L4Off+d.L4Len])
 	payload := t.Payload()
 	key := flowKey{

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+
+package engine
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"passt/loop"
+	"passt/tap"
+)
+
+// TestStreamLinkBulkSleeps: a wake-up that reads bulk frames from passt's
+// stream link tells the loop to sleep before the next event rather than
+// poll for it (bulkLinkBytes); one that reads a single small frame leaves
+// the loop polling, for the latency of request-response traffic.
+func TestStreamLinkBulkSleeps(t *testing.T) {
+	e := newFuzzEngine(t)
+	defer e.Loop.Close()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[1])
+	s, err := tap.NewStream(fds[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := e.SetLink(StreamLink{S: s}); err != nil {
+		t.Fatal(err)
+	}
+	// frames writes n frames of size bytes (an EtherType nobody handles:
+	// counted and dropped) in QEMU's framing.
+	frames := func(n, size int) {
+		b := make([]byte, 0, n*(4+size))
+		for range n {
+			f := make([]byte, size)
+			copy(f, []byte{0x9a, 0x55, 0x9a, 0x55, 0x9a, 0x55, 2, 0, 0, 0, 0, 0x15, 0x88, 0xb5})
+			b = binary.BigEndian.AppendUint32(b, uint32(size))
+			b = append(b, f...)
+		}
+		if _, err := unix.Write(fds[1], b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// polling puts the loop in its polling state: a wait that returned
+	// at once (a posted function that stops it).
+	polling := func() {
+		for range 100 {
+			e.Loop.Post(e.Loop.Stop)
+			if err := e.Loop.Run(func(loop.Ref, uint32) {}); err != nil {
+				t.Fatal(err)
+			}
+			if e.Loop.PollsNext() {
+				return
+			}
+		}
+		t.Fatal("the loop never polls after a quick wait")
+	}
+
+	polling()
+	frames(1, 100)
+	e.linkReady(unix.EPOLLIN)
+	if !e.Loop.PollsNext() {
+		t.Error("one small frame made the loop sleep: request-response traffic loses polling")
+	}
+	polling()
+	frames(8, 1514)
+	e.linkReady(unix.EPOLLIN)
+	if e.Loop.PollsNext() {
+		t.Errorf("%d bytes of frames in one wake-up left the loop polling", 8*1514)
+	}
+	if e.Stats.Frames != 9 {
+		t.Errorf("engine saw %d frames, want 9", e.Stats.Frames)
+	}
+}
