@@ -116,7 +116,10 @@ const (
 	synAckTimeout   = 10 * time.Second
 	maxRetries      = 12
 	frameBufs       = 256
-	maxFrame        = 65535 + 14
+	// peekSegs is how many segments' payloads sendData peeks with one
+	// recvmsg(2) at most, when segments are small (no offload).
+	peekSegs = 64
+	maxFrame = 65535 + 14
 
 	// ackEvery is how much guest data we take before acknowledging it
 	// within a batch of frames, rather than at its end: a batch from a
@@ -167,7 +170,9 @@ type conn struct {
 	inOff        bool   // EPOLLIN disabled (guest window full)
 	lastSend     time.Time
 	retries      int
-	dupAcks      uint8 // duplicate ACKs in a row (fast retransmit at dupAckThreshold)
+	dupAcks      uint8  // duplicate ACKs in a row (fast retransmit at dupAckThreshold)
+	toDiscard    uint32 // acknowledged bytes still in the receive queue (flushDiscards)
+	sendDue      bool   // the guest's window opened: send on at the end of the batch
 	started      time.Time
 }
 
@@ -197,6 +202,22 @@ type Handler struct {
 	// the guest (BeginBatch), not read again per segment.
 	batchClock bool
 	ackList    []int // flows owed an ACK at the end of the batch
+	// discardList: flows with acknowledged bytes to discard from their
+	// receive queue at the end of the batch (see acked).
+	discardList []int
+	// sendList: window-bound flows whose window the guest opened in this
+	// batch, to send on at its end (sendLater).
+	sendList []int
+	// The window held for the segments of one sendData call (wndHold:
+	// the flow, nil: none; wndValid: wndHeld computed): one
+	// getsockopt(2) per call instead of one per segment.
+	wndHold  *conn
+	wndHeld  uint16
+	wndValid bool
+	// peekIov and peekMsg read several segments' payloads with one
+	// recvmsg(2) (sendData).
+	peekIov [peekSegs]unix.Iovec
+	peekMsg unix.Msghdr
 
 	// The gather: in-order guest payloads of one flow (gatherIdx, -1:
 	// none) not yet written to its socket, pointing into the batch's
@@ -211,7 +232,10 @@ type Handler struct {
 	// gatherWrites counts the sendmsg(2) calls that wrote a gather (for
 	// tests).
 	gatherWrites int
-	swept        time.Time // the last idle sweep
+	// peeks and discards count the reads of host data (sendSegments) and
+	// the recv(2) calls that drop acknowledged data (for tests).
+	peeks, discards int
+	swept           time.Time // the last idle sweep
 
 	// With offloads (SetOffload): frames to the guest of up to 64 KiB
 	// whatever the MTU, and checksums left to the kernel (partial).
@@ -342,7 +366,7 @@ func (h *Handler) segment(c *conn, b []byte, flags uint8, seq uint32, plen int, 
 	if opts != nil {
 		o = *opts
 	}
-	pkt.BuildTCP(b[n:], c.peer.Port(), c.guest.Port(), seq, c.rcvNxt, flags, h.window(c), o)
+	pkt.BuildTCP(b[n:], c.peer.Port(), c.guest.Port(), seq, c.rcvNxt, flags, h.heldWindow(c), o)
 	t := pkt.TCP(b[n : n+tcpLen])
 	if h.offOut == nil {
 		pkt.FinishTCP(t, src, dst)
@@ -385,6 +409,18 @@ func sendMemory(fd int) (space, size, queued int) {
 	size = int(mi[unix.SK_MEMINFO_SNDBUF])
 	queued = int(mi[unix.SK_MEMINFO_WMEM_QUEUED])
 	return max(size-queued, 0), size, queued
+}
+
+// heldWindow is window(c), computed once for the segments of one sendData
+// call.
+func (h *Handler) heldWindow(c *conn) uint16 {
+	if h.wndHold != c {
+		return h.window(c)
+	}
+	if !h.wndValid {
+		h.wndHeld, h.wndValid = h.window(c), true
+	}
+	return h.wndHeld
 }
 
 // window is the window we advertise: the payload the socket's send buffer
@@ -506,6 +542,8 @@ func (h *Handler) BeginBatch() {
 func (h *Handler) EndBatch() {
 	h.batchClock = false
 	h.flushGather()
+	h.flushDiscards()
+	h.flushSends()
 	for _, idx := range h.ackList {
 		if c := &h.flows[idx]; c.ackDue && c.state != stateFree {
 			h.ack(c)
@@ -619,10 +657,7 @@ func (h *Handler) FromGuest(f []byte, d *pkt.Decoded) {
 		h.data(idx, c, t.Seq(), payload, fin)
 	}
 	if c.state != stateFree && windowBound {
-		if h.gatherIdx == idx && !h.flushGather() {
-			return
-		}
-		h.sendData(idx, c)
+		h.sendLater(idx, c)
 	}
 }
 
@@ -792,7 +827,10 @@ func (h *Handler) acked(idx int, c *conn, ack, wnd uint32, bare bool) {
 		data-- // our FIN takes a sequence number, not a byte
 	}
 	if data > 0 {
-		h.discard(c, int(data))
+		if c.toDiscard == 0 {
+			h.discardList = append(h.discardList, idx)
+		}
+		c.toDiscard += data
 	}
 	c.sndUna = ack
 	c.retries = 0
@@ -800,9 +838,54 @@ func (h *Handler) acked(idx int, c *conn, ack, wnd uint32, bare bool) {
 		h.close(idx, false)
 		return
 	}
-	if c.inOff {
-		h.enableIn(idx, c)
+}
+
+// sendLater sends on, at the end of the batch, on a flow the guest's window
+// held back (EPOLLIN off, inOff): its ACKs in a batch (one every segment
+// or two at MTU 1500) open the window a little each, and sending on at
+// each would peek a segment or two per recvmsg(2) and turn EPOLLIN on and
+// off per ACK, two epoll_ctl(2) each. Once per batch, the peek takes what
+// the whole batch opened, and EPOLLIN comes back only if the socket is
+// drained (sendSegments).
+func (h *Handler) sendLater(idx int, c *conn) {
+	if !c.sendDue {
+		c.sendDue = true
+		h.sendList = append(h.sendList, idx)
 	}
+}
+
+// flushSends sends on the flows of sendList.
+func (h *Handler) flushSends() {
+	for _, idx := range h.sendList {
+		if c := &h.flows[idx]; c.sendDue && c.state != stateFree {
+			c.sendDue = false
+			h.sendData(idx, c)
+		}
+	}
+	h.sendList = h.sendList[:0]
+}
+
+// flushDiscards drops the bytes the guest acknowledged in this batch from
+// the receive queues. A guest acknowledges every other segment or so, and
+// at MTU 1500 a discard per ACK was one recv(2) per 3 KiB, as many system
+// calls as segments sent; the acknowledged bytes wait in the queue until
+// the end of the batch instead. They are still behind the peek offset, so
+// reading on (sendData) is unaffected; a rewind of the peek offset and a
+// close discard first (discardNow).
+func (h *Handler) flushDiscards() {
+	for _, idx := range h.discardList {
+		h.discardNow(&h.flows[idx])
+	}
+	h.discardList = h.discardList[:0]
+}
+
+// discardNow drops the flow's acknowledged bytes from the receive queue.
+func (h *Handler) discardNow(c *conn) {
+	if c.toDiscard > 0 && c.fd > 0 {
+		h.discards++
+		h.discard(c, int(c.toDiscard))
+	}
+	c.toDiscard = 0
 }
 
 // discard drops n acknowledged bytes from the socket's receive queue:
@@ -976,6 +1059,16 @@ func (h *Handler) sendData(idx int, c *conn) {
 	if c.finSent {
 		return
 	}
+	h.wndHold, h.wndValid = c, false
+	h.sendSegments(idx, c)
+	h.wndHold = nil
+}
+
+// sendSegments is sendData's loop. Without offloads, segments are at most
+// the guest's MSS (1460 bytes at MTU 1500), and one recvmsg(2) peeks the
+// payloads of up to peekSegs of them, each into its own frame buffer; with
+// offloads, one super-frame per read.
+func (h *Handler) sendSegments(idx int, c *conn) {
 	mss := h.segMSS(c)
 	if h.offOut != nil {
 		// One super-frame carries what fits in an IP packet.
@@ -995,22 +1088,34 @@ func (h *Handler) sendData(idx int, c *conn) {
 			return
 		}
 		room := int(c.guestWnd - inFlight)
-		n := min(mss, room)
-		b := h.buf()
-		r, err := peek(c.fd, b[hl:hl+n])
+		segs := 1
+		if h.offOut == nil && room > mss {
+			segs = min((room+mss-1)/mss, peekSegs)
+		}
+		if h.nbuf+segs > frameBufs {
+			h.flush() // the segments take buffers in a row
+		}
+		want := 0
+		for i := range segs {
+			n := min(mss, room-want)
+			b := h.bufs[h.nbuf+i]
+			h.peekIov[i].Base = &b[hl]
+			h.peekIov[i].SetLen(n)
+			want += n
+		}
+		r, err := h.peekv(c.fd, segs)
 		if err != nil {
-			h.nbuf-- // buffer unused
 			if err == unix.EINTR {
 				continue // the EPOLLIN edge is spent: read on
 			}
 			if err == unix.EAGAIN {
+				h.drained(idx, c)
 				return
 			}
 			h.resetFlow(idx, c)
 			return
 		}
 		if r == 0 {
-			h.nbuf--
 			c.hostEOF = true
 			fb := h.buf()
 			h.segment(c, fb, pkt.TCPFlagFIN|pkt.TCPFlagACK, c.sndNxt, 0, nil)
@@ -1019,15 +1124,49 @@ func (h *Handler) sendData(idx int, c *conn) {
 			h.updateEvents(idx, c)
 			return
 		}
-		h.segment(c, b, pkt.TCPFlagACK|pkt.TCPFlagPSH, c.sndNxt, r, nil)
-		c.sndNxt += uint32(r)
-		if r < n && !c.peerShut {
+		// The payloads fill the buffers in order, mss bytes each but the
+		// last; h.buf hands out the same buffers.
+		for off := 0; off < r; {
+			n := min(mss, r-off)
+			h.segment(c, h.buf(), pkt.TCPFlagACK|pkt.TCPFlagPSH, c.sndNxt, n, nil)
+			c.sndNxt += uint32(n)
+			off += n
+		}
+		if r < want && !c.peerShut {
 			// Drained for now: more data is a new EPOLLIN edge.
 			// Not so the end of stream if it came with this data
 			// (EPOLLRDHUP): then read on until it shows.
+			h.drained(idx, c)
 			return
 		}
 	}
+}
+
+// drained turns EPOLLIN back on for a flow the guest's window held back,
+// now that its socket is read to the end: new data is a new edge. While
+// the window holds it back, EPOLLIN stays off (sendLater).
+func (h *Handler) drained(idx int, c *conn) {
+	if c.inOff {
+		h.enableIn(idx, c)
+	}
+}
+
+// peekv peeks into the first segs iovecs of peekIov with one recvmsg(2).
+func (h *Handler) peekv(fd, segs int) (int, error) {
+	if segs == 1 {
+		h.peeks++
+		return peek(fd, unsafe.Slice(h.peekIov[0].Base, h.peekIov[0].Len))
+	}
+	h.peeks++
+	h.peekMsg.Iov = &h.peekIov[0]
+	h.peekMsg.SetIovlen(segs)
+	r, _, e := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&h.peekMsg)),
+		unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	h.peekMsg.Iov = nil
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
 }
 
 // peek reads from a socket's receive queue without taking the data (the
@@ -1089,6 +1228,8 @@ func (h *Handler) updateEvents(idx int, c *conn) {
 func (h *Handler) Event(ref loop.Ref, events uint32) {
 	h.now = time.Now()
 	h.flushGather() // none is pending outside a batch of guest frames
+	h.flushDiscards()
+	h.flushSends()
 	idx := int(ref.Index())
 	if idx == MaxFlows {
 		h.timer.Ack()
@@ -1165,6 +1306,8 @@ func (h *Handler) close(idx int, reset bool) {
 		}
 		if reset {
 			_ = unix.SetsockoptLinger(c.fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+		} else {
+			h.discardNow(c) // unread data would make close(2) reset the peer
 		}
 		unix.Close(c.fd)
 	}
@@ -1238,6 +1381,7 @@ func (h *Handler) rewind(idx int, c *conn) {
 	if h.gatherIdx == idx && !h.flushGather() && c.state == stateFree {
 		return // a fast retransmit within a batch: write first
 	}
+	h.discardNow(c) // the peek offset goes back to the first unacknowledged byte
 	_ = unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_PEEK_OFF, 0)
 	// A FIN in flight is sent again after the data.
 	c.finSent = false
