@@ -17,9 +17,12 @@
 //
 // Before it sleeps in epoll_wait, the loop polls for up to Spin when the
 // previous wait was that short (see Spin): waking a sleeping thread costs
-// more than a whole transaction through pasta. The polls are raw system
-// calls (they never block); the sleep goes through the Go scheduler, so
-// the rest of the runtime (GC included) carries on meanwhile.
+// more than a whole transaction through pasta. Between polls it yields its
+// CPU (sched_yield(2)) to any other thread waiting for it there, such as
+// the very client or server whose next message it waits for. The polls are
+// raw system calls (they never block); the sleep goes through the Go
+// scheduler, so the rest of the runtime (GC included) carries on
+// meanwhile.
 //
 // Work from other goroutines (signals, the namespace watch) reaches the loop
 // through Post, which queues a function and wakes the loop with an eventfd.
@@ -206,12 +209,22 @@ func (l *Loop) wait() (int, error) {
 			if time.Now().After(deadline) {
 				break
 			}
+			yield()
 		}
 	}
 	n, err := unix.EpollWait(l.epfd, l.events[:], -1)
 	l.spinNext = l.spin > 0 && time.Since(start) < l.spin
 	return n, err
 }
+
+// yield gives the CPU to another thread waiting for it, if any: the loop
+// polls on a CPU it may share with the peers of its sockets (a request-
+// response client and server on two CPUs leave the loop sharing one), and
+// without it a peer woken on that CPU waited for the scheduler to preempt
+// the loop: TCP request-response through pasta at 50 us per transaction
+// with a 99th percentile of 160 us (the Spin), against 43 and 65 with it.
+// Without other runnable threads it returns at once.
+func yield() { _, _, _ = unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
 
 // pollEvents is epoll_pwait(2) with a zero timeout and no signal mask. It never blocks, so it
 // goes without the Go scheduler's bookkeeping for system calls.
