@@ -145,6 +145,10 @@ type conn struct {
 	state uint8
 	v6    bool
 	fd    int
+	// slot is the flow's index in the table plus one; 0 marks a
+	// stand-in outside the table (the reset answering a segment of an
+	// unknown connection).
+	slot int32
 	guest netip.AddrPort // guest's address and port
 	peer  netip.AddrPort // the address the guest talks to, as it sees it
 
@@ -509,10 +513,10 @@ func (h *Handler) watchSpace(idx int, c *conn, written int) {
 // polls it, cleared by the last EPOLLOUT), so without the call a buffer
 // that filled again after an EPOLLOUT would drain without a word.
 func (h *Handler) needOut(c *conn) {
-	idx := int((uintptr(unsafe.Pointer(c)) - uintptr(unsafe.Pointer(&h.flows[0]))) / unsafe.Sizeof(*c))
-	if idx < 0 || idx >= len(h.flows) || &h.flows[idx] != c {
-		return // not a flow of the table (a reset without one)
+	if c.slot == 0 {
+		return // not a flow of the table
 	}
+	idx := int(c.slot - 1)
 	c.wantOut = true
 	c.events = 0 // differs from any events: updateEvents calls epoll_ctl
 	h.updateEvents(idx, c)
@@ -729,7 +733,7 @@ func (h *Handler) connect(key flowKey, d *pkt.Decoded, t pkt.TCP) {
 	_ = pkt.ParseTCPOptions(t.Options(), &opts)
 	c := &h.flows[idx]
 	*c = conn{
-		state: stateConnecting, v6: v6, fd: fd, guest: key.guest, peer: key.peer,
+		state: stateConnecting, v6: v6, fd: fd, slot: int32(idx) + 1, guest: key.guest, peer: key.peer,
 		rcvNxt: t.Seq() + 1, guestMSS: opts.MSS, started: h.now, lastActive: h.now,
 	}
 	if c.guestMSS == 0 {
@@ -1521,7 +1525,7 @@ func (h *Handler) Accept(ref loop.Ref, _ uint32) {
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PEEK_OFF, 0)
 		c := &h.flows[idx]
 		*c = conn{
-			state: stateSynSent, v6: gdst.Addr().Is6(), fd: fd, guest: gdst, peer: gsrc,
+			state: stateSynSent, v6: gdst.Addr().Is6(), fd: fd, slot: int32(idx) + 1, guest: gdst, peer: gsrc,
 			guestMSS: defaultGuestMSS, started: h.now, lastActive: h.now,
 		}
 		c.sndUna = h.isns.isn(h.now, gsrc, gdst)
