@@ -88,6 +88,10 @@ type Loop struct {
 	// polls counts the polls (for tests).
 	polls uint64
 
+	// beforeSleep: work that may wait while events come, but must
+	// be done before the loop sleeps (BeforeSleep).
+	beforeSleep []func()
+
 	mu      sync.Mutex
 	posted  []func()
 	running []func()
@@ -166,6 +170,18 @@ func (l *Loop) SleepNext() { l.spinNext = false }
 // tests and diagnostics).
 func (l *Loop) PollsNext() bool { return l.spinNext }
 
+// BeforeSleep registers f to run each time the loop is about to sleep in
+// epoll_wait(2) (after its polls found nothing): for work a handler holds
+// back while events keep coming, such as an ACK that a reply may carry.
+// Call it before Run.
+func (l *Loop) BeforeSleep(f func()) { l.beforeSleep = append(l.beforeSleep, f) }
+
+func (l *Loop) runBeforeSleep() {
+	for _, f := range l.beforeSleep {
+		f()
+	}
+}
+
 // Stop makes Run return after the current batch; call it on the loop.
 func (l *Loop) Stop() { l.stop = true }
 
@@ -212,6 +228,7 @@ func (l *Loop) wait() (int, error) {
 			yield()
 		}
 	}
+	l.runBeforeSleep()
 	n, err := unix.EpollWait(l.epfd, l.events[:], -1)
 	l.spinNext = l.spin > 0 && time.Since(start) < l.spin
 	return n, err
@@ -240,6 +257,9 @@ func pollEvents(epfd int, events []unix.EpollEvent) (int, error) {
 // Poll waits up to timeout for events once and dispatches them to h; it
 // returns how many it dispatched. Tests drive a loop with it.
 func (l *Loop) Poll(timeout time.Duration, h Handler) (int, error) {
+	if timeout != 0 {
+		l.runBeforeSleep()
+	}
 	n, err := unix.EpollWait(l.epfd, l.events[:], int(timeout.Milliseconds()))
 	if err != nil {
 		if errors.Is(err, unix.EINTR) {

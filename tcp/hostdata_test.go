@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"passt/loop"
 	"passt/pkt"
 )
 
@@ -102,5 +103,54 @@ func TestHostDataPerBatch(t *testing.T) {
 	s := x.await("new data", func(s seg) bool { return len(s.payload) > 0 })
 	if string(s.payload) != "more" || s.seq != x.ack+total {
 		t.Fatalf("sent %q at %d, want \"more\" at %d", s.payload, s.seq-x.ack, total)
+	}
+}
+
+// TestLateAck: the ACK for a small request waits for the host's reply,
+// which carries it (one segment to the guest instead of two); without a
+// reply it goes as soon as the loop would sleep. A batch of bulk data is
+// acknowledged at the end of its batch, as before.
+func TestLateAck(t *testing.T) {
+	x := newHarness(t)
+	x.establish()
+	req := []byte("GET / HTTP/1.1\r\n\r\n")
+	x.send(pkt.TCPFlagACK|pkt.TCPFlagPSH, x.seq, x.ack, nil, req)
+	x.seq += uint32(len(req))
+	if segs := x.out.take(); len(segs) != 0 {
+		t.Fatalf("sent %+v at the end of the request's batch, want nothing yet", segs)
+	}
+	buf := make([]byte, 100)
+	if n, err := unix.Read(x.host, buf); n != len(req) {
+		t.Fatalf("host read %d bytes (%v), want %d", n, err, len(req))
+	}
+	if _, err := unix.Write(x.host, []byte("200 OK")); err != nil {
+		t.Fatal(err)
+	}
+	r := x.await("reply", func(s seg) bool { return len(s.payload) > 0 })
+	if string(r.payload) != "200 OK" || r.ack != x.seq {
+		t.Fatalf("reply %q acknowledging %d, want \"200 OK\" acknowledging %d", r.payload, r.ack, x.seq)
+	}
+	x.ack += uint32(len(r.payload))
+	if segs := x.out.take(); len(segs) != 0 {
+		t.Fatalf("sent %+v besides the reply", segs)
+	}
+
+	// No reply: the ACK goes before the loop sleeps (Poll runs what
+	// waits for that).
+	x.send(pkt.TCPFlagACK|pkt.TCPFlagPSH, x.seq, x.ack, nil, req)
+	x.seq += uint32(len(req))
+	if _, err := x.l.Poll(time.Millisecond, func(r loop.Ref, ev uint32) { x.h.Event(r, ev) }); err != nil {
+		t.Fatal(err)
+	}
+	if segs := x.out.take(); len(segs) != 1 || len(segs[0].payload) != 0 || segs[0].ack != x.seq {
+		t.Fatalf("sent %+v when the loop was to sleep, want a bare ACK of %d", segs, x.seq)
+	}
+
+	// Bulk: acknowledged at the end of the batch.
+	x.batch(4, 1000, 0)
+	x.seq += 4000
+	segs := x.out.take()
+	if len(segs) != 1 || segs[0].ack != x.seq {
+		t.Fatalf("sent %+v after a bulk batch, want one ACK of %d", segs, x.seq)
 	}
 }

@@ -148,7 +148,7 @@ type conn struct {
 	// slot is the flow's index in the table plus one; 0 marks a
 	// stand-in outside the table (the reset answering a segment of an
 	// unknown connection).
-	slot int32
+	slot  int32
 	guest netip.AddrPort // guest's address and port
 	peer  netip.AddrPort // the address the guest talks to, as it sees it
 
@@ -206,6 +206,7 @@ type Handler struct {
 	// the guest (BeginBatch), not read again per segment.
 	batchClock bool
 	ackList    []int // flows owed an ACK at the end of the batch
+	lateAcks   []int // flows whose ACK waits for a reply to carry it (mayAckLate)
 	// discardList: flows with acknowledged bytes to discard from their
 	// receive queue at the end of the batch (see acked).
 	discardList []int
@@ -272,6 +273,7 @@ func New(l *loop.Loop, kind loop.Kind, out Output, translate Translator, mtu int
 
 		gatherIdx: -1,
 	}
+	l.BeforeSleep(h.flushLateAcks)
 	isns, err := newISNGen()
 	if err != nil {
 		return nil, err
@@ -548,12 +550,48 @@ func (h *Handler) EndBatch() {
 	h.flushGather()
 	h.flushDiscards()
 	h.flushSends()
+	h.flushLateAcks() // owed since an earlier batch
 	for _, idx := range h.ackList {
-		if c := &h.flows[idx]; c.ackDue && c.state != stateFree {
+		c := &h.flows[idx]
+		switch {
+		case !c.ackDue || c.state == stateFree:
+		case h.mayAckLate(c):
+			h.lateAcks = append(h.lateAcks, idx)
+		default:
 			h.ack(c)
 		}
 	}
 	h.ackList = h.ackList[:0]
+	h.flush()
+}
+
+// lateAckBytes: an ACK owed for less new data than this (a request, a
+// keystroke: not a bulk transfer) waits for a reply to carry it.
+const lateAckBytes = 2048
+
+// mayAckLate says whether the ACK owed to c may wait (lateAcks): for a
+// little new in-order data on an established connection, the host's reply
+// usually comes within microseconds and carries the acknowledgement, which
+// spares the guest a frame and us a write per request. It waits until a
+// segment to the guest carries it, or at most until the loop is about to
+// sleep or has handled one more event (flushLateAcks).
+func (h *Handler) mayAckLate(c *conn) bool {
+	n := c.rcvNxt - c.ackSent
+	return c.state == stateEstablished && !c.finFromGuest && n > 0 && n < lateAckBytes
+}
+
+// flushLateAcks sends the ACKs left waiting (mayAckLate) that no segment
+// carried meanwhile.
+func (h *Handler) flushLateAcks() {
+	if len(h.lateAcks) == 0 {
+		return
+	}
+	for _, idx := range h.lateAcks {
+		if c := &h.flows[idx]; c.ackDue && c.state != stateFree {
+			h.ack(c)
+		}
+	}
+	h.lateAcks = h.lateAcks[:0]
 	h.flush()
 }
 
@@ -1230,6 +1268,11 @@ func (h *Handler) updateEvents(idx int, c *conn) {
 
 // Event handles a ready socket (or the timer).
 func (h *Handler) Event(ref loop.Ref, events uint32) {
+	h.event(ref, events)
+	h.flushLateAcks() // a reply carried them, or they go now
+}
+
+func (h *Handler) event(ref loop.Ref, events uint32) {
 	h.now = time.Now()
 	h.flushGather() // none is pending outside a batch of guest frames
 	h.flushDiscards()
