@@ -77,3 +77,47 @@ func TestStreamLinkBulkSleeps(t *testing.T) {
 		t.Errorf("engine saw %d frames, want 9", e.Stats.Frames)
 	}
 }
+
+// drainLink is a link that has one frame per wake-up and says it is then
+// empty, counting the reads.
+type drainLink struct {
+	fd    int
+	reads int
+	frame []byte
+}
+
+func (l *drainLink) Fd() int { return l.fd }
+func (l *drainLink) Receive(out [][]byte) (int, error) {
+	l.reads++
+	if l.reads > 1 {
+		return 0, nil
+	}
+	out[0] = l.frame
+	return 1, nil
+}
+func (l *drainLink) Send([][]byte) error { return nil }
+func (l *drainLink) Drained() bool       { return true }
+
+// TestDrainedLinkReadOnce: a link that reports it was read empty (pasta's
+// tap, at EAGAIN) is not read again in the same wake-up only to hear
+// EAGAIN once more: one read(2) fewer per request through pasta.
+func TestDrainedLinkReadOnce(t *testing.T) {
+	e := newFuzzEngine(t)
+	defer e.Loop.Close()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	frame := make([]byte, 60)
+	copy(frame, []byte{0x9a, 0x55, 0x9a, 0x55, 0x9a, 0x55, 2, 0, 0, 0, 0, 0x15, 0x88, 0xb5})
+	l := &drainLink{fd: fds[0], frame: frame}
+	if err := e.SetLink(l); err != nil {
+		t.Fatal(err)
+	}
+	e.linkReady(unix.EPOLLIN)
+	if l.reads != 1 || e.Stats.Frames != 1 {
+		t.Errorf("%d reads for %d frames, want 1 and 1", l.reads, e.Stats.Frames)
+	}
+}

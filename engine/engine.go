@@ -122,6 +122,8 @@ type Engine struct {
 	// linkSleeps: the link gathers more frames per read when the loop
 	// sleeps between reads under bulk traffic (see bulkLinkBytes).
 	linkSleeps bool
+	// linkDrains: the link tells when a read found it empty (drainer).
+	linkDrains drainer
 	dec        pkt.Decoded
 
 	status int
@@ -296,6 +298,7 @@ func (e *Engine) SetLink(l Link) error {
 	e.linkOut = false
 	bs, ok := l.(bulkSleeper)
 	e.linkSleeps = ok && bs.SleepsOnBulk()
+	e.linkDrains, _ = l.(drainer)
 	e.guestMAC, e.guestKnown = broadcast, false
 	if l == nil {
 		return nil
@@ -370,6 +373,9 @@ func (e *Engine) linkReady(events uint32) {
 			e.udp.Flush() // the datagrams point into the batch
 		}
 		e.flush()
+		if e.linkDrains != nil && e.linkDrains.Drained() {
+			break
+		}
 	}
 	if e.linkSleeps && received >= bulkLinkBytes {
 		e.Loop.SleepNext()
@@ -389,6 +395,12 @@ func (e *Engine) linkReady(events uint32) {
 // socket and come in larger reads. Request-response traffic moves less
 // than this per wake-up and keeps the low latency of polling.
 const bulkLinkBytes = 8 << 10
+
+// drainer is a Link that tells whether its last Receive found it empty, so
+// that the engine does not read it again only to be told so.
+type drainer interface {
+	Drained() bool
+}
 
 // bulkSleeper is a Link that says whether it gathers frames while the loop
 // sleeps (see bulkLinkBytes).

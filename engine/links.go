@@ -16,6 +16,8 @@ const tapBatch = 32
 type TapLink struct {
 	Dev  *tap.Device
 	bufs [][]byte
+	// drained: the last Receive stopped at EAGAIN (Drained).
+	drained bool
 }
 
 // NewTapLink wraps a tap device.
@@ -35,6 +37,7 @@ func (l *TapLink) Fd() int { return l.Dev.Fd() }
 func (l *TapLink) Receive(out [][]byte) (int, error) {
 	n := min(len(out), len(l.bufs))
 	got, err := l.Dev.ReadBatch(l.bufs[:n], out[:n])
+	l.drained = err == nil && got < n
 	if err != nil && got == 0 {
 		if errors.Is(err, tap.ErrEOF) || err.Error() == "EOF" {
 			return 0, tap.ErrEOF
@@ -43,6 +46,12 @@ func (l *TapLink) Receive(out [][]byte) (int, error) {
 	}
 	return got, nil
 }
+
+// Drained reports whether the last Receive read the tap to EAGAIN: the
+// engine then need not read again to hear it once more (one read(2) per
+// wake-up fewer; the tap is level-triggered, so a frame that came
+// meanwhile wakes the loop again).
+func (l *TapLink) Drained() bool { return l.drained }
 
 // Send writes frames to the tap.
 func (l *TapLink) Send(frames [][]byte) error {

@@ -913,7 +913,12 @@ func (h *Handler) flushSends() {
 // calls as segments sent; the acknowledged bytes wait in the queue until
 // the end of the batch instead. They are still behind the peek offset, so
 // reading on (sendData) is unaffected; a rewind of the peek offset and a
-// close discard first (discardNow).
+// close discard first (discardNow). Waiting longer than the batch, to
+// gather the few bytes each request-response transaction acknowledges,
+// would stall flows: discarding is what consumes the queue, and only
+// consumption makes the kernel send the host's sender a window update.
+// A queue left holding a few KiB of acknowledged data could sit behind a
+// closed window for good (tried: TestHostDataPerBatch stalls).
 func (h *Handler) flushDiscards() {
 	for _, idx := range h.discardList {
 		h.discardNow(&h.flows[idx])
