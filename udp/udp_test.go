@@ -106,6 +106,34 @@ func fromGuest(t testing.TB, h *Handler, f []byte) {
 	h.Flush()
 }
 
+// hostRead reads one datagram of at most size bytes from a host socket,
+// failing the test when none comes within 2 s; it returns the payload and
+// where it came from.
+func hostRead(t testing.TB, c *net.UDPConn, size int) ([]byte, netip.AddrPort) {
+	t.Helper()
+	buf := make([]byte, size)
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, from, err := c.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatalf("host socket %v: %v", c.LocalAddr(), err)
+	}
+	return buf[:n], from
+}
+
+// hostCount counts the datagrams a host socket receives until none comes
+// for wait.
+func hostCount(c *net.UDPConn, wait time.Duration) int {
+	got := 0
+	buf := make([]byte, 10)
+	for {
+		c.SetReadDeadline(time.Now().Add(wait))
+		if _, _, err := c.ReadFromUDPAddrPort(buf); err != nil {
+			return got
+		}
+		got++
+	}
+}
+
 // checkFrame decodes a frame to the guest and checks its addresses,
 // checksum and payload.
 func checkFrame(t *testing.T, f []byte, src, dst netip.AddrPort, payload []byte) {
@@ -212,11 +240,9 @@ func TestGuestToHost(t *testing.T) {
 		}
 		msg := bytes.Repeat([]byte("5 KiB datagram "), 5*1024/15)
 		fromGuest(t, h, guestFrame(g, gw, msg))
-		buf := make([]byte, 70000)
-		srv.SetReadDeadline(time.Now().Add(2 * time.Second))
-		n, from, err := srv.ReadFromUDPAddrPort(buf)
-		if err != nil || !bytes.Equal(buf[:n], msg) {
-			t.Fatalf("v6=%v: server got %d bytes, %v", v6, n, err)
+		got, from := hostRead(t, srv, 70000)
+		if !bytes.Equal(got, msg) {
+			t.Fatalf("v6=%v: server got %d bytes, want the %d sent", v6, len(got), len(msg))
 		}
 		if from.Port() != g.Port() {
 			t.Errorf("v6=%v: source port %d, want the guest's %d", v6, from.Port(), g.Port())
@@ -252,12 +278,7 @@ func TestBulk(t *testing.T) {
 	srv := hostUDP(t, false)
 	g, gw := netip.AddrPortFrom(guest4, 40124), netip.AddrPortFrom(gw4, uint16(srv.LocalAddr().(*net.UDPAddr).Port))
 	fromGuest(t, h, guestFrame(g, gw, []byte("hello")))
-	buf := make([]byte, 100)
-	srv.SetReadDeadline(time.Now().Add(2 * time.Second))
-	_, from, err := srv.ReadFromUDPAddrPort(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, from := hostRead(t, srv, 100)
 	idx := flowOf(t, h, g, gw)
 	exchange := func(size int) {
 		if _, err := srv.WriteToUDPAddrPort(make([]byte, size), from); err != nil {
@@ -366,11 +387,9 @@ func TestHostToGuest(t *testing.T) {
 		checkFrame(t, out.frames[0], peer, gp, []byte("query"))
 
 		fromGuest(t, h, guestFrame(gp, peer, []byte("answer")))
-		buf := make([]byte, 100)
-		cli.SetReadDeadline(time.Now().Add(2 * time.Second))
-		n, from, err := cli.ReadFromUDPAddrPort(buf)
-		if err != nil || string(buf[:n]) != "answer" || from != to {
-			t.Fatalf("v6=%v: client got %q from %s (%v), want answer from %s", v6, buf[:n], from, err, to)
+		got, from := hostRead(t, cli, 100)
+		if string(got) != "answer" || from != to {
+			t.Fatalf("v6=%v: client got %q from %s, want answer from %s", v6, got, from, to)
 		}
 		cli.WriteToUDPAddrPort([]byte("again"), to)
 		idx := flowOf(t, h, gp, peer)
@@ -481,16 +500,7 @@ func TestFDLimit(t *testing.T) {
 		t.Fatalf("%d flows, %d sockets, stats %+v", h.Flows(), h.FDs(), h.Stats)
 	}
 	fromGuest(t, h, guestFrame(netip.AddrPortFrom(guest4, 43000), gw, []byte("still")))
-	got := 0
-	buf := make([]byte, 10)
-	for {
-		srv.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-		if _, _, err := srv.ReadFromUDPAddrPort(buf); err != nil {
-			break
-		}
-		got++
-	}
-	if got != 4 {
+	if got := hostCount(srv, 200*time.Millisecond); got != 4 {
 		t.Errorf("server got %d datagrams, want 4 (3 flows, one twice)", got)
 	}
 	// Once they expire, new flows open again.
@@ -571,11 +581,9 @@ func TestSplice(t *testing.T) {
 		cli.WriteToUDPAddrPort([]byte("ping"), to)
 		waitReadable(t, h.listeners[li].fd, unix.POLLIN)
 		h.ListenEvent(loop.MakeRef(2, uint64(li)), unix.EPOLLIN)
-		buf := make([]byte, 100)
-		srv.SetReadDeadline(time.Now().Add(2 * time.Second))
-		n, from, err := srv.ReadFromUDPAddrPort(buf)
-		if err != nil || string(buf[:n]) != "ping" {
-			t.Fatalf("v6=%v: server got %q, %v", v6, buf[:n], err)
+		got, from := hostRead(t, srv, 100)
+		if string(got) != "ping" {
+			t.Fatalf("v6=%v: server got %q", v6, got)
 		}
 		if from.Port() != uint16(cli.LocalAddr().(*net.UDPAddr).Port) {
 			t.Errorf("v6=%v: source port %d not preserved", v6, from.Port())
@@ -587,10 +595,9 @@ func TestSplice(t *testing.T) {
 		}
 		waitReadable(t, int(h.flows[idx].fd[1]), unix.POLLIN)
 		h.Event(h.ref(idx, 1), unix.EPOLLIN)
-		cli.SetReadDeadline(time.Now().Add(2 * time.Second))
-		n, from, err = cli.ReadFromUDPAddrPort(buf)
-		if err != nil || string(buf[:n]) != "pong" || from != to {
-			t.Fatalf("v6=%v: client got %q from %s, %v", v6, buf[:n], from, err)
+		got, from = hostRead(t, cli, 100)
+		if string(got) != "pong" || from != to {
+			t.Fatalf("v6=%v: client got %q from %s", v6, got, from)
 		}
 		if out.n != 0 || h.Stats.Relayed != 2 {
 			t.Errorf("v6=%v: %d frames to the guest, stats %+v", v6, out.n, h.Stats)
@@ -602,6 +609,7 @@ func TestSplice(t *testing.T) {
 		// and are relayed without allocating.
 		cfd, sfd := rawFd(t, cli), rawFd(t, srv)
 		pfd := make([]unix.PollFd, 1)
+		buf := make([]byte, 100)
 		ref := h.ref(idx, 0)
 		var dst unix.Sockaddr = &unix.SockaddrInet6{Addr: lo.As16(), Port: int(port)}
 		if !v6 {
@@ -707,11 +715,9 @@ func TestDNSRedirect(t *testing.T) {
 	nat.V4.DNSMatch, nat.V4.DNSHost = fwd, resolver
 	g, dns := netip.AddrPortFrom(guest4, 45000), netip.AddrPortFrom(fwd, 53)
 	fromGuest(t, h, guestFrame(g, dns, []byte("query")))
-	buf := make([]byte, 100)
-	srv.SetReadDeadline(time.Now().Add(2 * time.Second))
-	n, from, err := srv.ReadFromUDPAddrPort(buf)
-	if err != nil || string(buf[:n]) != "query" {
-		t.Fatalf("resolver got %q, %v", buf[:n], err)
+	got, from := hostRead(t, srv, 100)
+	if string(got) != "query" {
+		t.Fatalf("resolver got %q", got)
 	}
 	srv.WriteToUDPAddrPort([]byte("answer"), from)
 	idx := flowOf(t, h, g, dns)
@@ -806,17 +812,7 @@ func TestOffload(t *testing.T) {
 func TestExpiredMakeRoom(t *testing.T) {
 	srv := hostUDP(t, false)
 	gw := netip.AddrPortFrom(gw4, uint16(srv.LocalAddr().(*net.UDPAddr).Port))
-	received := func() int {
-		got := 0
-		buf := make([]byte, 10)
-		for {
-			srv.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-			if _, _, err := srv.ReadFromUDPAddrPort(buf); err != nil {
-				return got
-			}
-			got++
-		}
-	}
+	received := func() int { return hostCount(srv, 100*time.Millisecond) }
 	for _, limit := range []string{"descriptors", "table"} {
 		capacity := 64
 		if limit == "table" {
@@ -865,12 +861,7 @@ func TestExpiryQueued(t *testing.T) {
 	gw := netip.AddrPortFrom(gw4, uint16(srv.LocalAddr().(*net.UDPAddr).Port))
 	g := netip.AddrPortFrom(guest4, 45000)
 	fromGuest(t, h, guestFrame(g, gw, []byte("x")))
-	buf := make([]byte, 10)
-	srv.SetReadDeadline(time.Now().Add(2 * time.Second))
-	_, from, err := srv.ReadFromUDPAddrPort(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, from := hostRead(t, srv, 10)
 	time.Sleep(80 * time.Millisecond)
 	srv.WriteToUDPAddrPort([]byte("late"), from)
 	idx := flowOf(t, h, g, gw)
