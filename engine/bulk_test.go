@@ -12,6 +12,26 @@ import (
 	"passt/tap"
 )
 
+// socketPair returns a connected pair of stream sockets, closed when the
+// test ends.
+func socketPair(t *testing.T) [2]int {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+	return [2]int(fds)
+}
+
+// unhandledFrame is a frame of size bytes from the guest with an EtherType
+// nobody handles: the engine counts and drops it.
+func unhandledFrame(size int) []byte {
+	f := make([]byte, size)
+	copy(f, []byte{0x9a, 0x55, 0x9a, 0x55, 0x9a, 0x55, 2, 0, 0, 0, 0, 0x15, 0x88, 0xb5})
+	return f
+}
+
 // TestStreamLinkBulkSleeps: a wake-up that reads bulk frames from passt's
 // stream link tells the loop to sleep before the next event rather than
 // poll for it (bulkLinkBytes); one that reads a single small frame leaves
@@ -19,16 +39,11 @@ import (
 func TestStreamLinkBulkSleeps(t *testing.T) {
 	e := newFuzzEngine(t)
 	defer e.Loop.Close()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fds[1])
+	fds := socketPair(t)
 	s, err := tap.NewStream(fds[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
 	if err := e.SetLink(StreamLink{S: s}); err != nil {
 		t.Fatal(err)
 	}
@@ -37,10 +52,8 @@ func TestStreamLinkBulkSleeps(t *testing.T) {
 	frames := func(n, size int) {
 		b := make([]byte, 0, n*(4+size))
 		for range n {
-			f := make([]byte, size)
-			copy(f, []byte{0x9a, 0x55, 0x9a, 0x55, 0x9a, 0x55, 2, 0, 0, 0, 0, 0x15, 0x88, 0xb5})
 			b = binary.BigEndian.AppendUint32(b, uint32(size))
-			b = append(b, f...)
+			b = append(b, unhandledFrame(size)...)
 		}
 		if _, err := unix.Write(fds[1], b); err != nil {
 			t.Fatal(err)
@@ -104,15 +117,7 @@ func (l *drainLink) Drained() bool       { return true }
 func TestDrainedLinkReadOnce(t *testing.T) {
 	e := newFuzzEngine(t)
 	defer e.Loop.Close()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fds[0])
-	defer unix.Close(fds[1])
-	frame := make([]byte, 60)
-	copy(frame, []byte{0x9a, 0x55, 0x9a, 0x55, 0x9a, 0x55, 2, 0, 0, 0, 0, 0x15, 0x88, 0xb5})
-	l := &drainLink{fd: fds[0], frame: frame}
+	l := &drainLink{fd: socketPair(t)[0], frame: unhandledFrame(60)}
 	if err := e.SetLink(l); err != nil {
 		t.Fatal(err)
 	}
