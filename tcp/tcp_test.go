@@ -520,18 +520,26 @@ func (x *harness) readHost(want int) int {
 func TestGatheredSegmentsOneWrite(t *testing.T) {
 	x := newHarness(t)
 	x.establish()
-	const count, size = 40, 1448
+	x.batchWritten(40, 1448, pkt.TCPFlagPSH, 1)
+}
+
+// batchWritten feeds a batch of count in-order segments of size bytes
+// (batch) and checks that they took wantWrites sendmsg calls, that one ACK
+// covers them all, and that the host reads them intact.
+func (x *harness) batchWritten(count, size int, last uint8, wantWrites int) {
+	x.t.Helper()
 	writes := x.h.gatherWrites
-	x.batch(count, size, pkt.TCPFlagPSH)
-	if n := x.h.gatherWrites - writes; n != 1 {
-		t.Fatalf("%d segments written with %d sendmsg calls, want 1", count, n)
+	x.batch(count, size, last)
+	if n := x.h.gatherWrites - writes; n != wantWrites {
+		x.t.Fatalf("%d segments written with %d sendmsg calls, want %d", count, n, wantWrites)
 	}
+	total := uint32(count * size)
 	segs := x.out.take()
-	if len(segs) != 1 || segs[0].ack != x.seq+count*size {
-		t.Fatalf("sent %+v, want one ACK of %d", segs, x.seq+count*size)
+	if len(segs) != 1 || segs[0].ack != x.seq+total {
+		x.t.Fatalf("sent %+v, want one ACK of %d", segs, x.seq+total)
 	}
 	if got := x.readHost(count * size); got != count*size {
-		t.Fatalf("host read %d bytes, want %d", got, count*size)
+		x.t.Fatalf("host read %d bytes, want %d", got, count*size)
 	}
 }
 
@@ -542,19 +550,7 @@ func TestGatherLimits(t *testing.T) {
 	x.establish()
 	idx := x.h.active[0]
 	_ = unix.SetsockoptInt(x.h.flows[idx].fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
-	const count, size = 2*gatherIovs + 5, 1000
-	writes := x.h.gatherWrites
-	x.batch(count, size, 0)
-	if n := x.h.gatherWrites - writes; n != 3 {
-		t.Fatalf("%d segments written with %d sendmsg calls, want 3", count, n)
-	}
-	segs := x.out.take()
-	if len(segs) != 1 || segs[0].ack != x.seq+count*size {
-		t.Fatalf("sent %+v, want one ACK of %d", segs, x.seq+count*size)
-	}
-	if got := x.readHost(count * size); got != count*size {
-		t.Fatalf("host read %d bytes, want %d", got, count*size)
-	}
+	x.batchWritten(2*gatherIovs+5, 1000, 0, 3)
 }
 
 // TestGatherCutShortNotAcknowledged: a gather the socket takes only part
