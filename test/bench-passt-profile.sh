@@ -21,25 +21,14 @@ dir=${1:-g2h}
 mtu=${2:-1500}
 secs=${3:-4}
 case $dir in g2h|h2g) ;; *) echo "usage: $0 [g2h|h2g] [MTU] [SECONDS]" >&2; exit 2 ;; esac
-if [ "$(id -u)" -ne 0 ]; then
-	echo "bench-passt-profile: run as root (perf, namespaces)" >&2
-	exit 1
-fi
-need=""
-command -v perf >/dev/null 2>&1 || need="$need linux-perf"
-command -v iperf3 >/dev/null 2>&1 || need="$need iperf3"
-if [ -n "$need" ]; then
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >/dev/null
-fi
+. "$(dirname "$0")/profile-common.sh"
+profile_setup bench-passt-profile
 
 out=build/profile
 mkdir -p "$out"
-export CGO_ENABLED=0
-go build -o "$out/shim" ./test/shim
+CGO_ENABLED=0 go build -o "$out/shim" ./test/shim
 if [ -z "${PASST:-}" ]; then
-	ldflags=""
-	[ "$(go env GOARCH)" = amd64 ] && ldflags="-E main.pastaEntry"
-	go build -trimpath -ldflags "$ldflags" -o "$out/passt" ./cmd/passt
+	profile_build "$out"
 	PASST=$out/passt
 fi
 

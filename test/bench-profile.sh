@@ -19,23 +19,13 @@ dir=${1:-ns-host}
 mtu=${2:-65520}
 secs=${3:-5}
 case $dir in ns-host|host-ns) ;; *) echo "usage: $0 [ns-host|host-ns] [MTU] [SECONDS]" >&2; exit 2 ;; esac
-if [ "$(id -u)" -ne 0 ]; then
-	echo "bench-profile: run as root (perf, namespaces)" >&2
-	exit 1
-fi
-need=""
-command -v perf >/dev/null 2>&1 || need="$need linux-perf"
-command -v iperf3 >/dev/null 2>&1 || need="$need iperf3"
-if [ -n "$need" ]; then
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >/dev/null
-fi
+. "$(dirname "$0")/profile-common.sh"
+profile_setup bench-profile
 
 out=build/profile
 mkdir -p "$out"
 if [ -z "${PASTA:-}" ]; then
-	ldflags=""
-	[ "$(go env GOARCH)" = amd64 ] && ldflags="-E main.pastaEntry"
-	CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/passt" ./cmd/passt
+	profile_build "$out"
 	ln -f "$out/passt" "$out/pasta"
 	chmod 0755 build "$out"
 	PASTA=$(pwd)/$out/pasta
