@@ -296,8 +296,7 @@ func (e *Engine) SetLink(l Link) error {
 	}
 	e.link = l
 	e.linkOut = false
-	bs, ok := l.(bulkSleeper)
-	e.linkSleeps = ok && bs.SleepsOnBulk()
+	_, e.linkSleeps = l.(bulkSleeper)
 	e.linkDrains, _ = l.(drainer)
 	e.guestMAC, e.guestKnown = broadcast, false
 	if l == nil {
@@ -402,10 +401,10 @@ type drainer interface {
 	Drained() bool
 }
 
-// bulkSleeper is a Link that says whether it gathers frames while the loop
-// sleeps (see bulkLinkBytes).
+// bulkSleeper is a Link that gathers frames while the loop sleeps (see
+// bulkLinkBytes); the method only marks it.
 type bulkSleeper interface {
-	SleepsOnBulk() bool
+	SleepsOnBulk()
 }
 
 type linkError string

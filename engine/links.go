@@ -78,7 +78,7 @@ func (l StreamLink) Receive(out [][]byte) (int, error) { return l.S.ReadFrames(o
 // loop sleeps, and a larger read costs less per frame (bulkLinkBytes).
 // pasta's tap does not: it returns one frame per read(2) whatever waits,
 // and its super-frames make bulk reads large already.
-func (l StreamLink) SleepsOnBulk() bool { return true }
+func (l StreamLink) SleepsOnBulk() {}
 
 // Pending reports part of a frame kept for a guest that stopped reading.
 func (l StreamLink) Pending() bool { return l.S.Pending() }

@@ -649,7 +649,7 @@ func (h *Handler) FromGuest(f []byte, d *pkt.Decoded) {
 	}
 	// Reading the socket is up to its EPOLLIN edges (updateEvents), unless
 	// the guest's window held us back: then its ACK may let us send on at
-	// once, without a round through epoll.
+	// the end of the batch, without a round through epoll (sendLater).
 	windowBound := c.inOff
 	switch c.state {
 	case stateConnecting:
