@@ -41,7 +41,12 @@ type Splicer struct {
 	free      []int
 	listeners []spliceListener
 	reserve   reserveFD // see capacity.go
-	owner     *Handler  // whose descriptor share it draws on (capacity.go)
+	// hostCC, nsCC: congestion control for the spliced sockets, all of
+	// them local, on either side (localcc.go): set on the sockets we
+	// connect, and on the namespace's listeners, whose connections come
+	// from lo only, so that what they accept inherits it.
+	hostCC, nsCC localCC
+	owner        *Handler // whose descriptor share it draws on (capacity.go)
 }
 
 type splicedConn struct {
@@ -94,6 +99,7 @@ func (s *Splicer) FromHost(fd int, local netip.AddrPort, toPort uint16) bool {
 		log.Debugf("splice: socket in namespace: %v", err)
 		return false
 	}
+	s.nsCC.apply(out)
 	return s.start(fd, out, netip.AddrPortFrom(dst, toPort))
 }
 
@@ -105,6 +111,7 @@ func (s *Splicer) fromNamespace(fd int, local netip.AddrPort, toPort uint16) boo
 	if err != nil {
 		return false
 	}
+	s.hostCC.apply(out)
 	return s.start(fd, out, netip.AddrPortFrom(local.Addr(), toPort))
 }
 
@@ -255,6 +262,7 @@ func (s *Splicer) ListenNamespaceIndex(v6 bool, port, toPort uint16) (int, error
 		if v6 {
 			_ = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1)
 		}
+		s.nsCC.apply(fd)
 		if err = unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, "lo"); err == nil {
 			if err = unix.Bind(fd, sa); err == nil {
 				err = unix.Listen(fd, 128)

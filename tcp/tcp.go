@@ -189,6 +189,7 @@ type Handler struct {
 	mtu       int
 	addrOut4  netip.Addr
 	addrOut6  netip.Addr
+	localCC   localCC // host sockets whose peer is on this host (localcc.go)
 
 	flows  []conn
 	table  *flow.Table
@@ -790,6 +791,7 @@ func (h *Handler) connect(key flowKey, d *pkt.Decoded, t pkt.TCP) {
 		h.refused(idx, c)
 		return
 	}
+	h.localCC.applyIfLocal(fd, target.Addr())
 	if err := h.loop.Add(fd, unix.EPOLLOUT|unix.EPOLLET, loop.MakeRef(h.kind, uint64(idx))); err != nil {
 		h.refused(idx, c)
 		return
