@@ -106,9 +106,12 @@ func (r *Results) WriteMarkdown(w io.Writer, chartTCP, chartUDP string) error {
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 
 	p("# make bench: passt-go against Debian's passt and slirp4netns\n\n")
-	p("Measured %s on %s (%d cores, %d MiB), kernel %s; load average %s at the start, %s at the end. ",
-		r.Date.Format("2006-01-02 15:04 MST"), r.Machine.CPU, r.Machine.Cores, r.Machine.MemoryMiB,
-		r.Machine.Kernel, r.Machine.LoadStart, r.Machine.LoadEnd)
+	p("Measured %s on %s (%d cores, %d MiB), kernel %s",
+		r.Date.Format("2006-01-02 15:04 MST"), r.Machine.CPU, r.Machine.Cores, r.Machine.MemoryMiB, r.Machine.Kernel)
+	if cc := r.Machine.CongestionControl; cc != "" {
+		p(", TCP congestion control %s", cc)
+	}
+	p("; load average %s at the start, %s at the end. ", r.Machine.LoadStart, r.Machine.LoadEnd)
 	p("Every figure is the **median** of %s, with the slowest and the fastest run in brackets; "+
 		"throughput runs last %gs (iperf3 -J, %s, the receiver's rate), latency runs %gs. "+
 		"All tools ran side by side in the same run, interleaved run by run, so a busy moment hits them alike.\n\n",

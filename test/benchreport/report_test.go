@@ -21,7 +21,7 @@ func series(v ...float64) Series { return Series{Values: v} }
 func sample() *Results {
 	r := &Results{
 		Date:     time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC),
-		Machine:  Machine{CPU: "Test CPU", Cores: 2, MemoryMiB: 24000, Kernel: "6.1", LoadStart: "0.5", LoadEnd: "0.7"},
+		Machine:  Machine{CPU: "Test CPU", Cores: 2, MemoryMiB: 24000, Kernel: "6.1", CongestionControl: "bbr", LoadStart: "0.5", LoadEnd: "0.7"},
 		Settings: Settings{Runs: 3, Seconds: 2, Streams: 1, RRSeconds: 1, StartupRuns: 10, UDPLenMTU1500: 1472, UDPLenMTU64K: 65000},
 		Versions: []Version{{Tool: "passt-go", Version: "x"}, {Tool: "iperf3", Version: "3.12"}},
 	}
@@ -88,7 +88,7 @@ func TestMarkdown(t *testing.T) {
 	}
 	md := b.String()
 	for _, want := range []string{
-		"Test CPU (2 cores, 24000 MiB)",
+		"Test CPU (2 cores, 24000 MiB), kernel 6.1, TCP congestion control bbr; load average 0.5",
 		"Ceiling, the host's loopback (iperf3 on 127.0.0.1): **20.0** [19.0–21.0]",
 		// Ours, Debian, slirp4netns, ours/Debian, ours/loopback.
 		"| tap ns→host | 65520 | **0.050** [0.040–2.50] | **2.00** [1.00–3.00] | **4.50** [4.00–5.00] | 0.03 | 0.00 |",

@@ -71,6 +71,9 @@ type Machine struct {
 	Cores     int    `json:"cores"`
 	MemoryMiB int    `json:"memory_mib"`
 	Kernel    string `json:"kernel"`
+	// The default TCP congestion control: with BBR, the loopback ceiling
+	// is the kernel's own pacing (see docs/profiling.md).
+	CongestionControl string `json:"tcp_congestion_control,omitempty"`
 	// Load averages at the start and the end: the machine is shared, and
 	// a busy neighbour shows up here.
 	LoadStart string `json:"load_start"`

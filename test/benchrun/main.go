@@ -272,6 +272,9 @@ func machine() benchreport.Machine {
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
 	}
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control"); err == nil {
+		m.CongestionControl = strings.TrimSpace(string(b))
+	}
 	return m
 }
 
