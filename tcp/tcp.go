@@ -116,6 +116,11 @@ const (
 	synAckTimeout   = 10 * time.Second
 	maxRetries      = 12
 	frameBufs       = 256
+	// frameBudget bounds the bytes of frame buffers used between two
+	// flushes when frames are large (super-frames with offload, or a
+	// 64 KiB MTU): 4 MiB of frames is as good a batch as 16, and every
+	// buffer touched is memory the process keeps (its peak RSS).
+	frameBudget = 4 << 20
 	// peekSegs is how many segments' payloads sendData peeks with one
 	// recvmsg(2) at most, when segments are small (no offload).
 	peekSegs = 64
@@ -200,6 +205,7 @@ type Handler struct {
 	listed []bool
 
 	bufs  [frameBufs][]byte
+	nbufs int // how many of bufs are used (setBufs)
 	nbuf  int
 	timer *loop.Timer
 	now   time.Time
@@ -283,9 +289,7 @@ func New(l *loop.Loop, kind loop.Kind, out Output, translate Translator, mtu int
 	if h.mtu <= 0 || h.mtu > 65520 {
 		h.mtu = 65520
 	}
-	for i := range h.bufs {
-		h.bufs[i] = make([]byte, 14+60+h.mtu)
-	}
+	h.setBufs(14 + 60 + h.mtu)
 	t, err := l.NewTimer(loop.MakeRef(kind, MaxFlows))
 	if err != nil {
 		return nil, err
@@ -302,11 +306,23 @@ func (h *Handler) SetOffload(gso, partial bool) {
 	oo, ok := h.out.(OffloadOutput)
 	if !gso || !ok {
 		h.offOut, h.partial = nil, false
+		h.setBufs(14 + 60 + h.mtu)
 		return
 	}
 	h.offOut, h.partial = oo, partial
+	h.setBufs(maxFrame + 60)
+}
+
+// setBufs allocates the frame buffers, size bytes each: as many as
+// frameBudget holds, but at least peekSegs (one peek fills that many in a
+// row) and at most frameBufs.
+func (h *Handler) setBufs(size int) {
+	h.nbufs = min(max(frameBudget/size, peekSegs), frameBufs)
 	for i := range h.bufs {
-		h.bufs[i] = make([]byte, maxFrame+60)
+		h.bufs[i] = nil
+	}
+	for i := range h.nbufs {
+		h.bufs[i] = make([]byte, size)
 	}
 }
 
@@ -315,7 +331,7 @@ func (h *Handler) Flows() int { return h.table.Len() }
 
 // buf returns a frame buffer, flushing when all are queued.
 func (h *Handler) buf() []byte {
-	if h.nbuf == frameBufs {
+	if h.nbuf == h.nbufs {
 		h.flush()
 	}
 	b := h.bufs[h.nbuf]
@@ -1141,7 +1157,7 @@ func (h *Handler) sendSegments(idx int, c *conn) {
 		if h.offOut == nil && room > mss {
 			segs = min((room+mss-1)/mss, peekSegs)
 		}
-		if h.nbuf+segs > frameBufs {
+		if h.nbuf+segs > h.nbufs {
 			h.flush() // the segments take buffers in a row
 		}
 		want := 0

@@ -642,3 +642,53 @@ func TestNoDuplicateAckAfterEarlyAck(t *testing.T) {
 		t.Fatalf("host read %d bytes, want %d", got, count*size)
 	}
 }
+
+// offloadRecorder is a recorder that takes super-frames too.
+type offloadRecorder struct{ recorder }
+
+func (r *offloadRecorder) QueueOffload(f []byte, _ uint16, _ bool) { r.Queue(f) }
+
+// TestFrameBuffersBounded: the frame buffers a handler fills between two
+// flushes hold about 4 MiB at most when frames are large (a 64 KiB MTU, or
+// super-frames with offload), since every buffer touched stays in the
+// process's memory (it was 16 MiB); at MTU 1500 all frameBufs are used.
+func TestFrameBuffersBounded(t *testing.T) {
+	const maxBytes = 4<<20 + maxFrame + 60
+	l, err := loop.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	none := func(netip.AddrPort) (netip.AddrPort, bool) { return netip.AddrPort{}, false }
+	held := func(h *Handler) (n, bytes int) {
+		for _, b := range h.bufs {
+			if b != nil {
+				n++
+				bytes += len(b)
+			}
+		}
+		return n, bytes
+	}
+	for _, tc := range []struct {
+		mtu     int
+		offload bool
+	}{{65520, false}, {1500, true}, {65520, true}} {
+		h, err := New(l, 1, &offloadRecorder{recorder{t: t}}, none, tc.mtu, netip.Addr{}, netip.Addr{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.SetOffload(tc.offload, tc.offload)
+		n, bytes := held(h)
+		if n != h.nbufs || n < peekSegs || bytes > maxBytes {
+			t.Errorf("MTU %d, offload %v: %d buffers (%d in use) of %d bytes in all; want at least %d, within %d",
+				tc.mtu, tc.offload, n, h.nbufs, bytes, peekSegs, maxBytes)
+		}
+	}
+	h, err := New(l, 1, &recorder{t: t}, none, 1500, netip.Addr{}, netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := held(h); n != frameBufs || h.nbufs != frameBufs {
+		t.Errorf("MTU 1500: %d buffers (%d in use), want %d", n, h.nbufs, frameBufs)
+	}
+}
