@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"passt/flow"
+	"passt/internal/netnstest"
 	"passt/loop"
 	"passt/pkt"
 )
@@ -91,56 +91,10 @@ func inNetns(t *testing.T, pingRange string, f func()) {
 	}
 }
 
+// setupNetns moves the calling thread into the namespace inNetns describes.
 func setupNetns(pingRange string) error {
-	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("unshare(CLONE_NEWNET): %w", err)
-	}
-	// /proc/sys/net shows the namespace of the thread that opens it.
-	if err := os.WriteFile("/proc/sys/net/ipv4/ping_group_range", []byte(pingRange), 0); err != nil {
-		return fmt.Errorf("ping_group_range: %w", err)
-	}
-	nl, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-	if err != nil {
-		return fmt.Errorf("netlink: %w", err)
-	}
-	defer nl.Close()
-	lo, err := nl.LinkByName("lo")
-	if err != nil {
-		return err
-	}
-	if err := nl.LinkSetUp(lo); err != nil {
-		return fmt.Errorf("lo up: %w", err)
-	}
-	for _, p := range []netip.Prefix{netip.PrefixFrom(host4, 32), netip.PrefixFrom(host6, 128)} {
-		a, err := netlink.ParseAddr(p.String())
-		if err != nil {
-			return err
-		}
-		a.Flags = unix.IFA_F_NODAD
-		if err := nl.AddrAdd(lo, a); err != nil {
-			return fmt.Errorf("address %v on lo: %w", p, err)
-		}
-	}
-	return waitLocalRoute(nl, host6)
-}
-
-// waitLocalRoute waits until addr routes as a local address. An IPv6
-// address added with IFA_F_NODAD gets its prefix route at once but its
-// local route only when the kernel's address work runs, which on a busy
-// machine can be later: a ping socket connected before then caches the
-// prefix route, and its echo requests end in "destination unreachable".
-func waitLocalRoute(nl *netlink.Handle, addr netip.Addr) error {
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		routes, err := nl.RouteGet(addr.AsSlice())
-		if err == nil && len(routes) > 0 && routes[0].Type == unix.RTN_LOCAL {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no local route to %v after 5 s (last lookup: %v, %v)", addr, routes, err)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	return netnstest.Enter(map[string]string{"ipv4/ping_group_range": pingRange},
+		netip.PrefixFrom(host4, 32), netip.PrefixFrom(host6, 128))
 }
 
 // echoFrame builds a guest frame carrying an ICMP message of type typ and

@@ -3,15 +3,14 @@
 package tcp
 
 import (
-	"fmt"
 	"net/netip"
 	"os"
 	"runtime"
 	"testing"
 
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"passt/internal/netnstest"
 	"passt/loop"
 	"passt/ns"
 	"passt/pkt"
@@ -32,7 +31,11 @@ func TestLocalPeerLeavesBBR(t *testing.T) {
 	// Never unlocked: the thread, and the namespace with it, end with the
 	// test's goroutine. Every socket below is opened on this thread.
 	runtime.LockOSThread()
-	if err := bbrNetns(); err != nil {
+	// BBR as the namespace's default (the host's is left alone), and
+	// 10.9.0.1/24 on lo: the rest of the prefix routes to lo but is
+	// nobody's address.
+	bbr := map[string]string{"ipv4/tcp_congestion_control": "bbr"}
+	if err := netnstest.Enter(bbr, netip.MustParsePrefix("10.9.0.1/24")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -169,38 +172,4 @@ func listenOn(t *testing.T, addr string) (int, netip.AddrPort) {
 	}
 	sa, _ := unix.Getsockname(fd)
 	return fd, netip.AddrPortFrom(a, uint16(sa.(*unix.SockaddrInet4).Port))
-}
-
-// bbrNetns moves the calling thread to a new network namespace with lo up
-// and carrying 10.9.0.1/24 (the rest of the prefix routes to lo but is
-// nobody's address), and BBR as the default congestion
-// control (the sysctl is per namespace: the host's is left alone).
-func bbrNetns() error {
-	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("unshare(CLONE_NEWNET): %w", err)
-	}
-	// /proc/sys/net shows the namespace of the thread that opens it.
-	if err := os.WriteFile("/proc/sys/net/ipv4/tcp_congestion_control", []byte("bbr"), 0); err != nil {
-		return fmt.Errorf("BBR as the namespace's default (is tcp_bbr available?): %w", err)
-	}
-	nl, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-	if err != nil {
-		return fmt.Errorf("netlink: %w", err)
-	}
-	defer nl.Close()
-	lo, err := nl.LinkByName("lo")
-	if err != nil {
-		return err
-	}
-	if err := nl.LinkSetUp(lo); err != nil {
-		return fmt.Errorf("lo up: %w", err)
-	}
-	addr, err := netlink.ParseAddr("10.9.0.1/24")
-	if err != nil {
-		return err
-	}
-	if err := nl.AddrAdd(lo, addr); err != nil {
-		return fmt.Errorf("10.9.0.1/24 on lo: %w", err)
-	}
-	return nil
 }
