@@ -315,8 +315,12 @@ func (h *Handler) SetOffload(gso, partial bool) {
 
 // setBufs allocates the frame buffers, size bytes each: as many as
 // frameBudget holds, but at least peekSegs (one peek fills that many in a
-// row) and at most frameBufs.
+// row) and at most frameBufs. Buffers of that size already are kept
+// (SetOffload without offload asks again for New's).
 func (h *Handler) setBufs(size int) {
+	if h.nbufs > 0 && len(h.bufs[0]) == size {
+		return
+	}
 	h.nbufs = min(max(frameBudget/size, peekSegs), frameBufs)
 	for i := range h.bufs {
 		h.bufs[i] = nil
