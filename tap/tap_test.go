@@ -28,6 +28,13 @@ var (
 	peerMAC  = [6]byte{0x02, 0, 0, 0, 0, 0x02}
 )
 
+// The main goroutine keeps the process's first thread for good. Go never
+// ends that thread: a goroutine that exits while locked to it leaves it
+// wedged instead. A namespace goroutine (newNS) that happened to start
+// there then never let its thread exit, and TestNamespaceOrphaned, which
+// waits for exactly that, failed once in about 30 runs.
+func init() { runtime.LockOSThread() }
+
 // requireRoot skips (or, in CI, fails) tests that need root and /dev/net/tun.
 func requireRoot(t testing.TB) {
 	t.Helper()
