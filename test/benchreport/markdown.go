@@ -87,7 +87,37 @@ func (n *notes) cell(s Series, present bool) string {
 	for _, w := range s.Warnings {
 		b.WriteString(n.ref(w))
 	}
+	if len(s.SetAside) > 0 {
+		b.WriteString(n.ref(setAsideNote))
+	}
 	return b.String()
+}
+
+// setAsideNote marks a figure with runs taken again.
+const setAsideNote = "Some runs of this figure were set aside and taken again: the machine's CPUs were apart while they ran " +
+	"(see the machine's steadiness above). bench.json keeps their values (set_aside)."
+
+// steadinessText says what the cache-line probe saw, and which runs it
+// made the bench take again.
+func (r *Results) steadinessText(b *strings.Builder) {
+	st := r.Steadiness
+	if st == nil {
+		return
+	}
+	if st.Error != "" {
+		fmt.Fprintf(b, "Machine steadiness not checked: %s.\n\n", st.Error)
+		return
+	}
+	fmt.Fprintf(b, "Machine steadiness (test/cacheprobe): a cache line went from CPU %d to CPU %d and back in %.0f ns at best "+
+		"(10th percentile of %d samples, one every 100 ms); %.0f%% of the samples took more than %g times that, "+
+		"as when the hypervisor runs the two vCPUs on cores that share no cache. ",
+		st.CPUs[0], st.CPUs[1], st.BaselineNS, st.Samples, 100*st.ApartShare, st.ApartFactor)
+	fmt.Fprintf(b, "A run with more than %.0f%% of its samples so slow was set aside and taken again, %s at most: "+
+		"%d of %d runs were set aside", 100*st.RunApartLimit, plural(st.Retakes, "time"), st.RunsSetAside, st.Runs)
+	if st.RunsKeptApart > 0 {
+		fmt.Fprintf(b, ", and %s kept although the CPUs were apart, its retakes used up", plural(st.RunsKeptApart, "run"))
+	}
+	b.WriteString(".\n\n")
 }
 
 // ratio of two medians, or "–" when either is missing.
@@ -116,6 +146,7 @@ func (r *Results) WriteMarkdown(w io.Writer, chartTCP, chartUDP string) error {
 		"throughput runs last %gs (iperf3 -J, %s, the receiver's rate), latency runs %gs. "+
 		"All tools ran side by side in the same run, interleaved run by run, so a busy moment hits them alike.\n\n",
 		plural(r.Settings.Runs, "run"), r.Settings.Seconds, plural(r.Settings.Streams, "stream"), r.Settings.RRSeconds)
+	r.steadinessText(&b)
 	if len(r.Versions) > 0 {
 		p("Versions:")
 		for i, v := range r.Versions {

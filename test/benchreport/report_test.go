@@ -246,3 +246,40 @@ func TestSaveLoad(t *testing.T) {
 		t.Errorf("round trip changed the results:\n%+v\n%+v", back, r)
 	}
 }
+
+// TestSteadiness: the probe's summary in the header, a footnote on a
+// figure with runs set aside, and what those runs would have made of the
+// stability target.
+func TestSteadiness(t *testing.T) {
+	r := sample()
+	r.Throughput[4].Gbps.SetAside = []float64{9.8} // splice host→ns 1500, median 19.5
+	r.Steadiness = &Steadiness{CPUs: [2]int{0, 1}, Samples: 1500, BaselineNS: 52, ApartFactor: 2, ApartShare: 0.11,
+		RunApartLimit: 0.25, Retakes: 3, Runs: 75, RunsSetAside: 10, RunsKeptApart: 1}
+	var b bytes.Buffer
+	if err := r.WriteMarkdown(&b, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	md := b.String()
+	for _, want := range []string{
+		"from CPU 0 to CPU 1 and back in 52 ns at best (10th percentile of 1500 samples, one every 100 ms); 11% of the samples took more than 2 times that",
+		"more than 25% of its samples so slow was set aside and taken again, 3 times at most: 10 of 75 runs were set aside, and 1 run kept although",
+		"| splice host→ns | 1500 | **19.5** [19.4–19.6]<sup>1</sup> |",
+		"1. Some runs of this figure were set aside and taken again",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	for _, tg := range r.Targets() {
+		if strings.HasPrefix(tg.Name, "stable") && !strings.HasSuffix(tg.Detail, "; with the 1 run set aside while the CPUs were apart, splice host→ns MTU 1500 at 50%") {
+			t.Errorf("stability detail %q", tg.Detail)
+		}
+	}
+
+	r.Steadiness = &Steadiness{Error: "cacheprobe: real-time priority (needs root)"}
+	b.Reset()
+	r.WriteMarkdown(&b, "", "")
+	if !strings.Contains(b.String(), "Machine steadiness not checked: cacheprobe: real-time priority (needs root).") {
+		t.Errorf("probe error not reported:\n%s", b.String())
+	}
+}

@@ -63,6 +63,32 @@ type Results struct {
 	Latency    []Latency    `json:"latency"`
 	Startup    []Startup    `json:"startup"`
 	Memory     []Memory     `json:"memory"`
+	Steadiness *Steadiness  `json:"steadiness,omitempty"`
+}
+
+// Steadiness is what test/cacheprobe saw while the figures were measured:
+// the round trip of a cache line between two CPUs, which grows several
+// times over while a hypervisor runs them on cores that share no cache.
+// Runs during which that lasted (ApartShare of a run's samples above
+// ApartFactor times the baseline, for more than RunApartLimit of the run)
+// were set aside and taken again, up to Retakes times per run.
+type Steadiness struct {
+	CPUs  [2]int `json:"cpus"`
+	Error string `json:"error,omitempty"` // why the probe did not run
+	// Samples taken, their 10th percentile (the CPUs at their closest)
+	// and the share of them above ApartFactor × BaselineNS.
+	Samples     int     `json:"samples"`
+	BaselineNS  float64 `json:"baseline_ns"`
+	ApartFactor float64 `json:"apart_factor"`
+	ApartShare  float64 `json:"apart_share"`
+	// RunApartLimit is the share of a run's samples that sets it aside.
+	RunApartLimit float64 `json:"run_apart_limit"`
+	Retakes       int     `json:"retakes"`
+	// Runs taken (set-aside ones included), runs set aside, and runs kept
+	// although the CPUs were apart, because their retakes ran out.
+	Runs          int `json:"runs"`
+	RunsSetAside  int `json:"runs_set_aside"`
+	RunsKeptApart int `json:"runs_kept_apart"`
 }
 
 // Machine describes where the figures come from.
@@ -106,6 +132,10 @@ type Series struct {
 	// Warnings are doubts about the runs that did complete, such as a
 	// "tap" run whose bytes did not go through the tap.
 	Warnings []string `json:"warnings,omitempty"`
+	// SetAside are the values of runs that were taken again because the
+	// machine's CPUs were apart while they ran (see Steadiness); Values
+	// holds the runs that replaced them.
+	SetAside []float64 `json:"set_aside,omitempty"`
 }
 
 // Throughput is one iperf3 figure, in Gbit/s at the receiver.

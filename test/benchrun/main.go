@@ -38,7 +38,15 @@
 // figure that has good ones are counted in a footnote. For
 // tap and splice runs the interface counters of the guest's namespace show
 // whether the bytes really took that path; a doubt is a warning in the
-// report. Phases: TCP at MTU 65520 (with the latency and memory figures),
+// report.
+//
+// The machine itself is watched too (steady.go): test/cacheprobe times a
+// cache line between two CPUs every 100 ms, and a run during which the
+// hypervisor had them on cores with no cache in common (for more than a
+// quarter of the run) is set aside and taken again, for every tool alike;
+// the report counts those runs and bench.json keeps their values.
+//
+// Phases: TCP at MTU 65520 (with the latency and memory figures),
 // TCP at MTU 1500, UDP at both (with the MTU's datagram size), then the
 // startup time of pasta --config-net -- true.
 package main
@@ -82,6 +90,8 @@ type bench struct {
 	hostAddr  string // the host's own IPv4 address (not loopback)
 	usedPorts map[int]bool
 	res       *benchreport.Results
+	probe     samples // nil: the machine's steadiness is not watched
+	stopProbe func()
 }
 
 func envInt(name string, def int) int {
@@ -153,7 +163,9 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	b.startProbe()
 	b.measure(ctx)
+	b.endProbe()
 	if ctx.Err() != nil {
 		fatal("interrupted")
 	}

@@ -239,7 +239,7 @@ func (b *bench) phase(ctx context.Context, title string, all []*figure, mtu int,
 				}
 				continue
 			}
-			v, warning, err := f.run(ctx, e)
+			v, warning, err := b.steadyRun(ctx, f, e, run)
 			if ctx.Err() != nil {
 				return
 			}

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"passt/test/benchreport"
+	"passt/test/cacheprobe"
+)
+
+// The machine's steadiness. A hypervisor that runs the two vCPUs on cores
+// with no cache in common halves the throughput of every path that hands
+// data from one CPU to another, the bare loopback's too, for seconds at a
+// time (see test/cacheprobe). A run that falls in such a time says nothing
+// about the tool it measures, so the bench watches the CPUs with
+// cacheprobe and takes such a run again, the same for every tool. Every
+// set-aside value stays in bench.json, and the report counts them.
+const (
+	probeInterval = 100 * time.Millisecond
+	// apartFactor: a sample this many times the baseline has the CPUs
+	// apart (about 6 times on the machines of docs/profiling.md; a
+	// preempted sample or an interrupt makes single outliers).
+	apartFactor = 2.0
+	// runApartLimit: a run with more of its samples apart is set aside.
+	runApartLimit = 0.25
+	// retakes: how many times one run is taken again at most; then the
+	// last value is kept and counted.
+	retakes = 3
+	// minSamples before the baseline is trusted (two seconds).
+	minSamples = 20
+)
+
+// samples is what steadyRun needs of a cacheprobe.Probe.
+type samples interface {
+	All() []cacheprobe.Sample
+	Between(from, to time.Time) []cacheprobe.Sample
+}
+
+// startProbe starts the cache-line probe on the first two CPUs this
+// process may use; without it the report says why.
+func (b *bench) startProbe() {
+	st := &benchreport.Steadiness{ApartFactor: apartFactor, RunApartLimit: runApartLimit, Retakes: retakes}
+	b.res.Steadiness = st
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		st.Error = fmt.Sprintf("reading the CPUs: %v", err)
+		return
+	}
+	var cpus []int
+	for c := 0; c < len(set)*64 && len(cpus) < 2; c++ {
+		if set.IsSet(c) {
+			cpus = append(cpus, c)
+		}
+	}
+	if len(cpus) < 2 {
+		st.Error = "one CPU only"
+		return
+	}
+	st.CPUs = [2]int{cpus[0], cpus[1]}
+	p, err := cacheprobe.Start(cpus[0], cpus[1], probeInterval)
+	if err != nil {
+		st.Error = err.Error()
+		fmt.Fprintf(os.Stderr, "benchrun: machine steadiness not watched: %v\n", err)
+		return
+	}
+	b.probe, b.stopProbe = p, p.Stop
+	// The first figures need a baseline.
+	time.Sleep(minSamples * probeInterval)
+}
+
+// endProbe stops the probe and files what it saw over the whole bench.
+func (b *bench) endProbe() {
+	if b.probe == nil {
+		return
+	}
+	b.stopProbe()
+	st := b.res.Steadiness
+	all := b.probe.All()
+	st.Samples = len(all)
+	if base, err := cacheprobe.Baseline(all); err == nil {
+		st.BaselineNS = float64(base.Nanoseconds())
+		st.ApartShare = cacheprobe.Apart(all, time.Duration(apartFactor*float64(base)))
+	}
+	fmt.Fprintf(os.Stderr, "benchrun: cache-line round trip between CPUs %d and %d: %.0f ns at best, %.0f%% of %d samples apart; %d of %d runs set aside\n",
+		st.CPUs[0], st.CPUs[1], st.BaselineNS, 100*st.ApartShare, st.Samples, st.RunsSetAside, st.Runs)
+}
+
+// apartDuring is the share of the samples from start to end that had the
+// CPUs apart, and the samples' baseline; 0 while there is no baseline yet.
+func (b *bench) apartDuring(start, end time.Time) (float64, time.Duration) {
+	all := b.probe.All()
+	if len(all) < minSamples {
+		return 0, 0
+	}
+	base, err := cacheprobe.Baseline(all)
+	if err != nil {
+		return 0, 0
+	}
+	return cacheprobe.Apart(b.probe.Between(start, end), time.Duration(apartFactor*float64(base))), base
+}
+
+// steadyRun takes one run of a figure, and takes it again while the CPUs
+// were apart for more than runApartLimit of it, retakes times at most.
+// Set-aside values go to the figure's series.
+func (b *bench) steadyRun(ctx context.Context, f *figure, e *env, run int) (float64, string, error) {
+	for attempt := 0; ; attempt++ {
+		start := time.Now()
+		v, warning, err := f.run(ctx, e)
+		if b.probe == nil || ctx.Err() != nil {
+			return v, warning, err
+		}
+		st := b.res.Steadiness
+		st.Runs++
+		if err != nil {
+			return v, warning, err
+		}
+		apart, base := b.apartDuring(start, time.Now())
+		if apart <= runApartLimit {
+			return v, warning, nil
+		}
+		if attempt == retakes {
+			st.RunsKeptApart++
+			fmt.Fprintf(os.Stderr, "   %-44s run %d: CPUs apart for %.0f%% of it, kept: %d retakes\n", f.name, run, 100*apart, retakes)
+			return v, warning, nil
+		}
+		st.RunsSetAside++
+		f.series.SetAside = append(f.series.SetAside, v)
+		fmt.Fprintf(os.Stderr, "   %-44s run %d: %s %s set aside: CPUs apart for %.0f%% of it (round trip over %v); again\n",
+			f.name, run, benchreport.FormatValue(v), f.unit, 100*apart, time.Duration(apartFactor*float64(base)))
+	}
+}
