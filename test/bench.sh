@@ -17,6 +17,10 @@
 #   BENCH_RR_TIME=1       seconds per latency run
 #   BENCH_STREAMS=1       iperf3 parallel streams
 #   BENCH_STARTUP_RUNS=20 runs of pasta --config-net -- true
+#   BENCH_STEADY_BUDGET=900 seconds the bench may spend waiting for the
+#                         CPUs to come together and retaking runs taken
+#                         while the hypervisor had them apart (see
+#                         test/cacheprobe; the report counts them)
 #   BENCH_ONLY=REGEXP     only the figures whose name matches (see the output)
 #   BENCH_OUT=DIR         where the results go: docs/ for a full run; a
 #                         shorter run (fewer than 3 runs, or 1-second runs)

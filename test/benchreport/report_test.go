@@ -254,7 +254,7 @@ func TestSteadiness(t *testing.T) {
 	r := sample()
 	r.Throughput[4].Gbps.SetAside = []float64{9.8} // splice host→ns 1500, median 19.5
 	r.Steadiness = &Steadiness{CPUs: [2]int{0, 1}, Samples: 1500, BaselineNS: 52, ApartFactor: 2, ApartShare: 0.11,
-		RunApartLimit: 0.25, Retakes: 3, Runs: 75, RunsSetAside: 10, RunsKeptApart: 1}
+		RunApartLimit: 0.25, Retakes: 3, BudgetSeconds: 900, WaitedSeconds: 42, Runs: 75, RunsSetAside: 10, RunsKeptApart: 1}
 	var b bytes.Buffer
 	if err := r.WriteMarkdown(&b, "", ""); err != nil {
 		t.Fatal(err)
@@ -262,7 +262,7 @@ func TestSteadiness(t *testing.T) {
 	md := b.String()
 	for _, want := range []string{
 		"from CPU 0 to CPU 1 and back in 52 ns at best (10th percentile of 1500 samples, one every 100 ms); 11% of the samples took more than 2 times that",
-		"more than 25% of its samples so slow was set aside and taken again, 3 times at most: 10 of 75 runs were set aside, and 1 run kept although",
+		"waited while the CPUs were apart (42 s in all, 30 s at most each), and a run with more than 25% of its samples so slow was set aside and taken again, 3 times at most, within a budget of 900 s for waits and retakes: 10 of 75 runs were set aside, and 1 run kept although",
 		"| splice host→ns | 1500 | **19.5** [19.4–19.6]<sup>1</sup> |",
 		"1. Some runs of this figure were set aside and taken again",
 	} {

@@ -84,8 +84,13 @@ type Steadiness struct {
 	// RunApartLimit is the share of a run's samples that sets it aside.
 	RunApartLimit float64 `json:"run_apart_limit"`
 	Retakes       int     `json:"retakes"`
+	// Before a run the bench waits while the CPUs are apart (30 s at
+	// most); waits and retaken runs come out of a budget of BudgetSeconds.
+	BudgetSeconds float64 `json:"budget_seconds"`
+	WaitedSeconds float64 `json:"waited_seconds"`
 	// Runs taken (set-aside ones included), runs set aside, and runs kept
-	// although the CPUs were apart, because their retakes ran out.
+	// although the CPUs were apart, because their retakes or the budget
+	// ran out.
 	Runs          int `json:"runs"`
 	RunsSetAside  int `json:"runs_set_aside"`
 	RunsKeptApart int `json:"runs_kept_apart"`

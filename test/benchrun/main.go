@@ -79,6 +79,7 @@ type config struct {
 	runs, seconds, streams       int
 	rrTime                       time.Duration
 	startupRuns                  int
+	steadyBudget                 time.Duration
 	only                         *regexp.Regexp
 	render                       string
 }
@@ -92,6 +93,9 @@ type bench struct {
 	res       *benchreport.Results
 	probe     samples // nil: the machine's steadiness is not watched
 	stopProbe func()
+	// budget is the time left for waiting on the CPUs and for retaking
+	// runs (steady.go); maxWait bounds one wait.
+	budget, maxWait time.Duration
 }
 
 func envInt(name string, def int) int {
@@ -129,6 +133,8 @@ func main() {
 	flag.IntVar(&cfg.streams, "streams", envInt("BENCH_STREAMS", 1), "iperf3 parallel streams (BENCH_STREAMS)")
 	flag.Float64Var(&rrSeconds, "rr-time", rrSeconds, "seconds per latency run (BENCH_RR_TIME)")
 	flag.IntVar(&cfg.startupRuns, "startup-runs", envInt("BENCH_STARTUP_RUNS", 20), "runs of the startup command (BENCH_STARTUP_RUNS)")
+	flag.DurationVar(&cfg.steadyBudget, "steady-budget", time.Duration(envInt("BENCH_STEADY_BUDGET", 900))*time.Second,
+		"time the bench may spend waiting for the CPUs to come together and retaking runs taken while apart (BENCH_STEADY_BUDGET, seconds)")
 	flag.StringVar(&only, "only", os.Getenv("BENCH_ONLY"), "measure only figures whose name matches this regular expression (BENCH_ONLY)")
 	flag.StringVar(&cfg.render, "render", "", "render the report again from this bench.json, measuring nothing")
 	flag.Parse()
@@ -230,6 +236,7 @@ func newBench(cfg config) (*bench, error) {
 		cfg:       cfg,
 		user:      &account{name: u.Username, uid: uint32(uid), gid: uint32(gid), home: u.HomeDir},
 		usedPorts: map[int]bool{},
+		budget:    cfg.steadyBudget,
 		res: &benchreport.Results{
 			Date: time.Now(),
 			Settings: benchreport.Settings{Runs: cfg.runs, Seconds: float64(cfg.seconds), Streams: cfg.streams,

@@ -34,6 +34,8 @@ const (
 	retakes = 3
 	// minSamples before the baseline is trusted (two seconds).
 	minSamples = 20
+	// maxWait: how long one run waits for the CPUs to come together.
+	maxWait = 30 * time.Second
 )
 
 // samples is what steadyRun needs of a cacheprobe.Probe.
@@ -45,7 +47,9 @@ type samples interface {
 // startProbe starts the cache-line probe on the first two CPUs this
 // process may use; without it the report says why.
 func (b *bench) startProbe() {
-	st := &benchreport.Steadiness{ApartFactor: apartFactor, RunApartLimit: runApartLimit, Retakes: retakes}
+	st := &benchreport.Steadiness{ApartFactor: apartFactor, RunApartLimit: runApartLimit, Retakes: retakes,
+		BudgetSeconds: b.budget.Seconds()}
+	b.maxWait = maxWait
 	b.res.Steadiness = st
 	var set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &set); err != nil {
@@ -105,11 +109,39 @@ func (b *bench) apartDuring(start, end time.Time) (float64, time.Duration) {
 	return cacheprobe.Apart(b.probe.Between(start, end), time.Duration(apartFactor*float64(base))), base
 }
 
+// waitClose waits, before a run, while the CPUs are apart: until the last
+// half second of samples has them close, maxWait at most, out of the
+// budget. Waiting costs less than a run taken only to be set aside.
+func (b *bench) waitClose(ctx context.Context) {
+	if b.budget <= 0 {
+		return
+	}
+	now := time.Now()
+	if apart, _ := b.apartDuring(now.Add(-time.Second), now); apart <= runApartLimit {
+		return
+	}
+	start := now
+	fmt.Fprintf(os.Stderr, "   (the CPUs are apart: waiting up to %v for them to come together)\n", min(b.maxWait, b.budget))
+	for ctx.Err() == nil && time.Since(start) < min(b.maxWait, b.budget) {
+		time.Sleep(probeInterval)
+		now := time.Now()
+		if apart, _ := b.apartDuring(now.Add(-5*probeInterval), now); apart == 0 {
+			break
+		}
+	}
+	waited := time.Since(start)
+	b.budget -= waited
+	b.res.Steadiness.WaitedSeconds += waited.Seconds()
+}
+
 // steadyRun takes one run of a figure, and takes it again while the CPUs
-// were apart for more than runApartLimit of it, retakes times at most.
-// Set-aside values go to the figure's series.
+// were apart for more than runApartLimit of it, retakes times at most and
+// while the budget lasts. Set-aside values go to the figure's series.
 func (b *bench) steadyRun(ctx context.Context, f *figure, e *env, run int) (float64, string, error) {
 	for attempt := 0; ; attempt++ {
+		if b.probe != nil {
+			b.waitClose(ctx)
+		}
 		start := time.Now()
 		v, warning, err := f.run(ctx, e)
 		if b.probe == nil || ctx.Err() != nil {
@@ -124,11 +156,13 @@ func (b *bench) steadyRun(ctx context.Context, f *figure, e *env, run int) (floa
 		if apart <= runApartLimit {
 			return v, warning, nil
 		}
-		if attempt == retakes {
+		if attempt == retakes || b.budget <= 0 {
 			st.RunsKeptApart++
-			fmt.Fprintf(os.Stderr, "   %-44s run %d: CPUs apart for %.0f%% of it, kept: %d retakes\n", f.name, run, 100*apart, retakes)
+			fmt.Fprintf(os.Stderr, "   %-44s run %d: CPUs apart for %.0f%% of it, kept (%d retakes, %v of the budget left)\n",
+				f.name, run, 100*apart, attempt, max(b.budget, 0).Round(time.Second))
 			return v, warning, nil
 		}
+		b.budget -= time.Since(start)
 		st.RunsSetAside++
 		f.series.SetAside = append(f.series.SetAside, v)
 		fmt.Fprintf(os.Stderr, "   %-44s run %d: %s %s set aside: CPUs apart for %.0f%% of it (round trip over %v); again\n",

@@ -48,7 +48,8 @@ func (p *fakeProbe) Between(from, to time.Time) []cacheprobe.Sample {
 func TestSteadyRun(t *testing.T) {
 	p := &fakeProbe{}
 	p.take(minSamples)
-	b := &bench{probe: p, res: &benchreport.Results{Steadiness: &benchreport.Steadiness{}}}
+	b := &bench{probe: p, res: &benchreport.Results{Steadiness: &benchreport.Steadiness{}},
+		budget: time.Minute, maxWait: 20 * time.Millisecond}
 	// Runs 1 and 2 of the figure fall while the CPUs are apart, run 3 not.
 	values := []float64{10, 11, 20}
 	calls := 0
@@ -95,5 +96,17 @@ func TestSteadyRun(t *testing.T) {
 	}
 	if b.res.Steadiness.RunsKeptApart != 1 {
 		t.Errorf("runs kept apart: %d", b.res.Steadiness.RunsKeptApart)
+	}
+	// Runs after apart ones waited for the CPUs (which the fake never
+	// brings together): maxWait each, out of the budget.
+	if w := b.res.Steadiness.WaitedSeconds; w < 0.02 || b.budget > time.Minute-20*time.Millisecond {
+		t.Errorf("waited %vs, budget left %v", w, b.budget)
+	}
+
+	// No budget left: an apart run is kept at once, without waiting.
+	b.budget, n = 0, 0
+	f4 := &figure{name: "f4", run: f3.run}
+	if v, _, _ := b.steadyRun(context.Background(), f4, nil, 1); v != 1 || len(f4.series.SetAside) != 0 {
+		t.Errorf("no budget: kept %v, set aside %v", v, f4.series.SetAside)
 	}
 }
