@@ -17,7 +17,7 @@ import (
 // (1460-byte segments, no offload) is read once per batch of the guest's
 // ACKs, however many ACKs the batch has: one recvmsg(2) peeks the payloads
 // of the segments the whole batch made room for, and one recv(2) discards
-// what it acknowledged. Every byte reaches the guest in order, the
+// what it acknowledged; only the last segment of a read carries PSH. Every byte reaches the guest in order, the
 // socket's queue ends empty, and once drained the flow reads new host
 // data on its own (EPOLLIN is back on).
 func TestHostDataPerBatch(t *testing.T) {
@@ -32,6 +32,7 @@ func TestHostDataPerBatch(t *testing.T) {
 		t.Fatalf("host wrote %d of %d bytes: %v", n, total, err)
 	}
 	var got []byte
+	pushes, lastPushed := 0, false
 	// take collects the in-order payloads sent so far.
 	take := func() int {
 		n := 0
@@ -46,6 +47,10 @@ func TestHostDataPerBatch(t *testing.T) {
 				t.Fatalf("segment of %d bytes, MSS %d", len(s.payload), mss)
 			}
 			got = append(got, s.payload...)
+			lastPushed = s.flags&pkt.TCPFlagPSH != 0
+			if lastPushed {
+				pushes++
+			}
 			n++
 		}
 		return n
@@ -87,6 +92,12 @@ func TestHostDataPerBatch(t *testing.T) {
 	take()
 	if !bytes.Equal(got, want) {
 		t.Fatalf("the guest got %d bytes, not what the host sent", len(got))
+	}
+	// PSH marks the last segment of a read only, so that a guest's GRO
+	// merges the segments before it: at most one per batch, and on the
+	// last segment of all.
+	if pushes > batches+1 || !lastPushed {
+		t.Errorf("%d segments with PSH in %d batches (want at most one per batch), the last with PSH: %v", pushes, batches, lastPushed)
 	}
 	// A batch of ACKs opens up to a window's worth: one peek fills it
 	// (a second only when the socket is drained, to see EAGAIN).

@@ -1194,10 +1194,18 @@ func (h *Handler) sendSegments(idx int, c *conn) {
 			return
 		}
 		// The payloads fill the buffers in order, mss bytes each but the
-		// last; h.buf hands out the same buffers.
+		// last; h.buf hands out the same buffers. Only the last segment
+		// of a read carries PSH, as a Linux sender marks the end of a
+		// write: a guest's GRO (virtio-net) ends a merged packet at a PSH
+		// segment, so PSH on every segment would leave a VM's stack one
+		// 1460-byte packet at a time.
 		for off := 0; off < r; {
 			n := min(mss, r-off)
-			h.segment(c, h.buf(), pkt.TCPFlagACK|pkt.TCPFlagPSH, c.sndNxt, n, nil)
+			flags := pkt.TCPFlagACK
+			if off+n == r {
+				flags |= pkt.TCPFlagPSH
+			}
+			h.segment(c, h.buf(), flags, c.sndNxt, n, nil)
 			c.sndNxt += uint32(n)
 			off += n
 		}
