@@ -71,16 +71,16 @@ func TestSteadyRun(t *testing.T) {
 		t.Errorf("steadiness %+v", *st)
 	}
 
-	// One slow sample in eight: below the limit, kept at once.
+	// One slow sample in twelve: below the limit, kept at once.
 	f2 := &figure{name: "f2", run: func(ctx context.Context, e *env) (float64, string, error) {
 		p.apart = true
 		p.take(1)
 		p.apart = false
-		p.take(7)
+		p.take(11)
 		return 5, "", nil
 	}}
 	if v, _, _ := b.steadyRun(context.Background(), f2, nil, 1); v != 5 || len(f2.series.SetAside) != 0 {
-		t.Errorf("a run one eighth apart: %v, set aside %v", v, f2.series.SetAside)
+		t.Errorf("a run one twelfth apart: %v, set aside %v", v, f2.series.SetAside)
 	}
 
 	// Apart every time: retakes+1 runs, the last kept.
