@@ -109,13 +109,13 @@ func (r *Results) steadinessText(b *strings.Builder) {
 		return
 	}
 	fmt.Fprintf(b, "Machine steadiness (test/cacheprobe): a cache line went from CPU %d to CPU %d and back in %.0f ns at best "+
-		"(10th percentile of %d samples, one every 100 ms); %.0f%% of the samples took more than %g times that, "+
+		"(10th percentile of %d samples, one every %d ms); %.0f%% of the samples took more than %g times that, "+
 		"as when the hypervisor runs the two vCPUs on cores that share no cache. ",
-		st.CPUs[0], st.CPUs[1], st.BaselineNS, st.Samples, 100*st.ApartShare, st.ApartFactor)
-	fmt.Fprintf(b, "Before each run the bench waited while the CPUs were apart (%.0f s in all, 30 s at most each), "+
+		st.CPUs[0], st.CPUs[1], st.BaselineNS, st.Samples, st.IntervalMS, 100*st.ApartShare, st.ApartFactor)
+	fmt.Fprintf(b, "Before each run the bench waited while the CPUs were apart (%.0f s in all, %.0f s at most each), "+
 		"and a run with more than %.0f%% of its samples so slow was set aside and taken again, %s at most, "+
 		"within a budget of %.0f s for waits and retakes: %d of %d runs were set aside",
-		st.WaitedSeconds, 100*st.RunApartLimit, plural(st.Retakes, "time"), st.BudgetSeconds, st.RunsSetAside, st.Runs)
+		st.WaitedSeconds, st.MaxWaitSeconds, 100*st.RunApartLimit, plural(st.Retakes, "time"), st.BudgetSeconds, st.RunsSetAside, st.Runs)
 	if st.RunsKeptApart > 0 {
 		fmt.Fprintf(b, ", and %s kept although the CPUs were apart, its retakes or the budget used up", plural(st.RunsKeptApart, "run"))
 	}

@@ -253,7 +253,7 @@ func TestSaveLoad(t *testing.T) {
 func TestSteadiness(t *testing.T) {
 	r := sample()
 	r.Throughput[4].Gbps.SetAside = []float64{9.8} // splice host→ns 1500, median 19.5
-	r.Steadiness = &Steadiness{CPUs: [2]int{0, 1}, Samples: 1500, BaselineNS: 52, ApartFactor: 2, ApartShare: 0.11,
+	r.Steadiness = &Steadiness{CPUs: [2]int{0, 1}, IntervalMS: 100, Samples: 1500, MaxWaitSeconds: 30, BaselineNS: 52, ApartFactor: 2, ApartShare: 0.11,
 		RunApartLimit: 0.25, Retakes: 3, BudgetSeconds: 900, WaitedSeconds: 42, Runs: 75, RunsSetAside: 10, RunsKeptApart: 1}
 	var b bytes.Buffer
 	if err := r.WriteMarkdown(&b, "", ""); err != nil {

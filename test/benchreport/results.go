@@ -75,8 +75,10 @@ type Results struct {
 type Steadiness struct {
 	CPUs  [2]int `json:"cpus"`
 	Error string `json:"error,omitempty"` // why the probe did not run
-	// Samples taken, their 10th percentile (the CPUs at their closest)
-	// and the share of them above ApartFactor × BaselineNS.
+	// Samples taken, one every IntervalMS, their 10th percentile (the
+	// CPUs at their closest) and the share of them above ApartFactor ×
+	// BaselineNS.
+	IntervalMS  int64   `json:"interval_ms"`
 	Samples     int     `json:"samples"`
 	BaselineNS  float64 `json:"baseline_ns"`
 	ApartFactor float64 `json:"apart_factor"`
@@ -84,10 +86,12 @@ type Steadiness struct {
 	// RunApartLimit is the share of a run's samples that sets it aside.
 	RunApartLimit float64 `json:"run_apart_limit"`
 	Retakes       int     `json:"retakes"`
-	// Before a run the bench waits while the CPUs are apart (30 s at
-	// most); waits and retaken runs come out of a budget of BudgetSeconds.
-	BudgetSeconds float64 `json:"budget_seconds"`
-	WaitedSeconds float64 `json:"waited_seconds"`
+	// Before a run the bench waits while the CPUs are apart
+	// (MaxWaitSeconds at most); waits and retaken runs come out of a
+	// budget of BudgetSeconds.
+	MaxWaitSeconds float64 `json:"max_wait_seconds"`
+	BudgetSeconds  float64 `json:"budget_seconds"`
+	WaitedSeconds  float64 `json:"waited_seconds"`
 	// Runs taken (set-aside ones included), runs set aside, and runs kept
 	// although the CPUs were apart, because their retakes or the budget
 	// ran out.

@@ -92,7 +92,6 @@ type bench struct {
 	usedPorts map[int]bool
 	res       *benchreport.Results
 	probe     samples // nil: the machine's steadiness is not watched
-	stopProbe func()
 	// budget is the time left for waiting on the CPUs and for retaking
 	// runs (steady.go); maxWait bounds one wait.
 	budget, maxWait time.Duration
@@ -237,6 +236,7 @@ func newBench(cfg config) (*bench, error) {
 		user:      &account{name: u.Username, uid: uint32(uid), gid: uint32(gid), home: u.HomeDir},
 		usedPorts: map[int]bool{},
 		budget:    cfg.steadyBudget,
+		maxWait:   maxWait,
 		res: &benchreport.Results{
 			Date: time.Now(),
 			Settings: benchreport.Settings{Runs: cfg.runs, Seconds: float64(cfg.seconds), Streams: cfg.streams,

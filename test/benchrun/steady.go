@@ -43,18 +43,18 @@ const (
 	maxWait = 30 * time.Second
 )
 
-// samples is what steadyRun needs of a cacheprobe.Probe.
+// samples is what the bench needs of a cacheprobe.Probe.
 type samples interface {
 	All() []cacheprobe.Sample
 	Between(from, to time.Time) []cacheprobe.Sample
+	Stop()
 }
 
 // startProbe starts the cache-line probe on the first two CPUs this
 // process may use; without it the report says why.
 func (b *bench) startProbe() {
-	st := &benchreport.Steadiness{ApartFactor: apartFactor, RunApartLimit: runApartLimit, Retakes: retakes,
-		BudgetSeconds: b.budget.Seconds()}
-	b.maxWait = maxWait
+	st := &benchreport.Steadiness{IntervalMS: probeInterval.Milliseconds(), ApartFactor: apartFactor,
+		RunApartLimit: runApartLimit, Retakes: retakes, MaxWaitSeconds: b.maxWait.Seconds(), BudgetSeconds: b.budget.Seconds()}
 	b.res.Steadiness = st
 	var set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &set); err != nil {
@@ -78,7 +78,7 @@ func (b *bench) startProbe() {
 		fmt.Fprintf(os.Stderr, "benchrun: machine steadiness not watched: %v\n", err)
 		return
 	}
-	b.probe, b.stopProbe = p, p.Stop
+	b.probe = p
 	// The first figures need a baseline.
 	time.Sleep(minSamples * probeInterval)
 }
@@ -88,7 +88,7 @@ func (b *bench) endProbe() {
 	if b.probe == nil {
 		return
 	}
-	b.stopProbe()
+	b.probe.Stop()
 	st := b.res.Steadiness
 	all := b.probe.All()
 	st.Samples = len(all)

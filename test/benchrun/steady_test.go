@@ -32,6 +32,8 @@ func (p *fakeProbe) take(n int) {
 
 func (p *fakeProbe) All() []cacheprobe.Sample { return slices.Clone(p.s) }
 
+func (p *fakeProbe) Stop() {}
+
 func (p *fakeProbe) Between(from, to time.Time) []cacheprobe.Sample {
 	var out []cacheprobe.Sample
 	for _, s := range p.s {
