@@ -14,6 +14,7 @@
 #   SYSCALLS=1 ...             counts passt's system calls for 2 s
 #   PROFILE=1 ...              records passt for 2 s into build/profile/passt.perf
 #   SS=1 ...                   prints ss -ti of the guest's side mid-run
+#   SHIM_GRO=0 ...             the shim without -gro: one tap write per frame
 # Output: one line of figures, then what was asked for.
 set -eu
 
@@ -48,7 +49,9 @@ in_guest() { nsenter -t "$holder" -n -- "$@"; }
 passt=$!
 pids="$pids $passt"
 for _ in $(seq 100); do [ -S "$tmp/sock" ] && break; sleep 0.05; done
-nsenter -t "$holder" -n -- "$out/shim" "$tmp/sock" tap0 "$mtu" >"$tmp/shim.log" 2>&1 &
+gro=-gro
+[ "${SHIM_GRO:-1}" = 0 ] && gro=
+nsenter -t "$holder" -n -- "$out/shim" $gro "$tmp/sock" tap0 "$mtu" >"$tmp/shim.log" 2>&1 &
 shim=$!
 pids="$pids $shim"
 for _ in $(seq 100); do grep -q ready "$tmp/shim.log" && break; sleep 0.05; done

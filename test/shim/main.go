@@ -7,16 +7,23 @@
 // network stack (DHCP clients, SLAAC, ping, iperf3) then talks to passt the
 // way a guest kernel behind QEMU's virtio-net would.
 //
-// Usage: shim SOCKET IFNAME [MTU]
+// Usage: shim [-gro] SOCKET IFNAME [MTU]
 //
 // It prints "ready" on stdout once the tap exists and the socket is
 // connected, and exits when passt closes the connection.
+//
+// Without -gro each frame from passt is one write to the tap, and the
+// namespace's stack takes it alone: the tests see passt's frames as they
+// are. With -gro the shim merges TCP segments as a virtio-net guest's GRO
+// would (see gro.go), for the benchmarks; on exit it reports on stderr
+// how many frames it wrote and how many segments went into them.
 package main
 
 import (
 	"bufio"
 	"encoding/binary"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -27,29 +34,36 @@ import (
 )
 
 func main() {
-	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: shim SOCKET IFNAME [MTU]")
+	gro := flag.Bool("gro", false, "merge TCP segments to the guest as GRO would")
+	flag.Parse()
+	args := flag.Args()
+	if len(args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: shim [-gro] SOCKET IFNAME [MTU]")
 		os.Exit(2)
 	}
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		fatal("open /dev/net/tun: %v", err)
 	}
-	ifr, err := unix.NewIfreq(os.Args[2])
+	ifr, err := unix.NewIfreq(args[1])
 	if err != nil {
 		fatal("%v", err)
 	}
-	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI)
+	flags := uint16(unix.IFF_TAP | unix.IFF_NO_PI)
+	if *gro {
+		flags |= unix.IFF_VNET_HDR
+	}
+	ifr.SetUint16(flags)
 	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
 		fatal("TUNSETIFF: %v", err)
 	}
-	if err := setTxQueueLen(os.Args[2], txQueueLen); err != nil {
+	if err := setTxQueueLen(args[1], txQueueLen); err != nil {
 		fatal("%v", err)
 	}
-	if len(os.Args) > 3 {
-		mtu, _ := strconv.Atoi(os.Args[3])
+	if len(args) > 2 {
+		mtu, _ := strconv.Atoi(args[2])
 		s, _ := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
-		r, _ := unix.NewIfreq(os.Args[2])
+		r, _ := unix.NewIfreq(args[1])
 		r.SetUint32(uint32(mtu))
 		if err := unix.IoctlIfreq(s, unix.SIOCSIFMTU, r); err != nil {
 			fatal("SIOCSIFMTU: %v", err)
@@ -57,12 +71,17 @@ func main() {
 		unix.Close(s)
 	}
 	tap := os.NewFile(uintptr(fd), "tap")
-	conn, err := net.Dial("unix", os.Args[1])
+	conn, err := net.Dial("unix", args[0])
 	if err != nil {
 		fatal("connect: %v", err)
 	}
 	fmt.Println("ready")
 
+	if *gro {
+		go tapToPasstVnet(tap, conn)
+		passtToTapGRO(conn, tap)
+		return
+	}
 	go func() { // tap -> passt
 		buf := make([]byte, 4+65536)
 		for {
@@ -97,6 +116,69 @@ func main() {
 			// as a NIC whose link is down would.
 			fatal("tap write: %v", err)
 		}
+	}
+}
+
+// tapToPasstVnet relays the guest's frames to passt from a tap opened with
+// IFF_VNET_HDR. No offload is enabled on the tap, so the kernel completes
+// every frame (checksum, segmentation) and its header says nothing.
+func tapToPasstVnet(tap *os.File, conn net.Conn) {
+	// The header is read to buf[2:12], then overwritten by the length.
+	buf := make([]byte, 2+vnetHdrLen+65536)
+	for {
+		n, err := tap.Read(buf[2:])
+		if err != nil {
+			fatal("tap read: %v", err)
+		}
+		if n < vnetHdrLen {
+			continue
+		}
+		if buf[2] != 0 || buf[3] != 0 {
+			fatal("tap read: offload in a frame from the guest (flags %#x, gso %d)", buf[2], buf[3])
+		}
+		binary.BigEndian.PutUint32(buf[8:12], uint32(n-vnetHdrLen))
+		if _, err := conn.Write(buf[8 : 2+n]); err != nil {
+			os.Exit(0)
+		}
+	}
+}
+
+// passtToTapGRO relays passt's frames to the tap through a coalescer,
+// merging within each read from passt's socket.
+func passtToTapGRO(conn net.Conn, tap *os.File) {
+	c := newCoalescer(func(b []byte) error {
+		if _, err := tap.Write(b); err != nil && !errors.Is(err, unix.EIO) {
+			return err // EIO: link down, dropped as by plain relay
+		}
+		return nil
+	})
+	buf := make([]byte, 1<<20)
+	start, end := 0, 0
+	for {
+		for end-start >= 4 {
+			n := int(binary.BigEndian.Uint32(buf[start:]))
+			if n > maxFrame {
+				fatal("frame of %d bytes", n)
+			}
+			if end-start < 4+n {
+				break
+			}
+			if err := c.add(buf[start+4 : start+4+n]); err != nil {
+				fatal("tap write: %v", err)
+			}
+			start += 4 + n
+		}
+		if err := c.flush(); err != nil {
+			fatal("tap write: %v", err)
+		}
+		end = copy(buf, buf[start:end])
+		start = 0
+		m, err := conn.Read(buf[end:])
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "shim: %d frames to the guest; %d merged from %d TCP segments\n", c.frames, c.superFrames, c.superSegs)
+			os.Exit(0)
+		}
+		end += m
 	}
 }
 
