@@ -159,7 +159,7 @@ func TestFaultPasstClientGone(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	inNS(t, ns, "ip", "link", "del", "tap0")
-	startShim(t, ns, sock)
+	startShimAfterProbe(t, ns, sock)
 	guestAddress(t, ns)
 	const size = 8 << 20
 	hp, ch := acceptOne(t, "tcp4", "127.0.0.1:0")

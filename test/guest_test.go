@@ -142,6 +142,25 @@ func startShim(t *testing.T, ns, sock string) *exec.Cmd {
 	return runShim(t, ns, os.Stderr, sock, "tap0")
 }
 
+// startShimAfterProbe is startShim after canConnect probed passt's
+// socket: the probe was passt's guest for a moment, and a shim that
+// connects before passt saw the probe leave is discarded as one client too
+// many, exits, and takes tap0 with it. So the shim is started again until
+// its tap0 stays.
+func startShimAfterProbe(t *testing.T, ns, sock string) *exec.Cmd {
+	t.Helper()
+	for try := 1; ; try++ {
+		cmd := startShim(t, ns, sock)
+		time.Sleep(300 * time.Millisecond)
+		if _, err := inNS(t, ns, "ip", "link", "show", "tap0"); err == nil {
+			return cmd
+		}
+		if try == 10 {
+			t.Fatal("the shim's connection was discarded 10 times: passt still serves another client")
+		}
+	}
+}
+
 // runShim runs the shim in ns with args (SOCKET IFNAME [MTU]), its
 // messages to stderr, until it is ready.
 func runShim(t *testing.T, ns string, stderr io.Writer, args ...string) *exec.Cmd {

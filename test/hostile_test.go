@@ -162,7 +162,7 @@ func TestHostileInputPasst(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	startShim(t, ns, sock)
+	startShimAfterProbe(t, ns, sock)
 	guestAddress(t, ns)
 	if out, err := inNS(t, ns, "ip", "addr", "add", "fd00:abcd::2/64", "dev", "tap0", "nodad"); err != nil {
 		t.Fatalf("%v: %s", err, out)
