@@ -4,10 +4,14 @@ package engine
 
 import (
 	"encoding/binary"
+	"fmt"
+	"os"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
+	"passt/log"
 	"passt/loop"
 	"passt/tap"
 )
@@ -124,5 +128,67 @@ func TestDrainedLinkReadOnce(t *testing.T) {
 	e.linkReady(unix.EPOLLIN)
 	if l.reads != 1 || e.Stats.Frames != 1 {
 		t.Errorf("%d reads for %d frames, want 1 and 1", l.reads, e.Stats.Frames)
+	}
+}
+
+// TestStreamLinkStallLogged: when the guest stops reading and passt's
+// frames are dropped, the debug log says so once when it starts, and once
+// it reads again, with how many frames were dropped meanwhile.
+func TestStreamLinkStallLogged(t *testing.T) {
+	e := newFuzzEngine(t)
+	defer e.Loop.Close()
+	fds := socketPair(t)
+	_ = unix.SetsockoptInt(fds[1], unix.SOL_SOCKET, unix.SO_RCVBUF, 4096)
+	s, err := tap.NewStream(fds[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = unix.SetsockoptInt(fds[0], unix.SOL_SOCKET, unix.SO_SNDBUF, 4096)
+	if err := e.SetLink(StreamLink{S: s}); err != nil {
+		t.Fatal(err)
+	}
+	path := t.TempDir() + "/log"
+	if err := log.OpenFile(path, 0, "test"); err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	level := log.GetLevel()
+	log.SetLevel(log.Debug)
+	defer log.SetLevel(level)
+	log.ConfigDone() // from now on messages go to the file
+
+	// The guest reads nothing: the socket fills, and after the stall
+	// wait the rest of the batch is dropped.
+	frame := unhandledFrame(1514)
+	for range 200 {
+		e.replies = append(e.replies, frame)
+	}
+	e.flush()
+	if !s.Pending() {
+		t.Fatal("a full socket did not stall the stream")
+	}
+	// The guest reads everything; the kept part of a frame goes out, and
+	// the stall ends once the socket has room again.
+	buf := make([]byte, 1<<20)
+	_ = unix.SetNonblock(fds[1], true)
+	for try := 0; s.Pending(); try++ {
+		if try == 10 {
+			t.Fatal("still stalled after the guest read everything")
+		}
+		for {
+			if _, err := unix.Read(fds[1], buf); err != nil {
+				break
+			}
+		}
+		e.flushPending()
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	want := fmt.Sprintf("guest reading again: %d frames dropped while its socket was full", s.Dropped)
+	if s.Dropped == 0 || !strings.Contains(text, "guest not reading: its socket stayed full") || !strings.Contains(text, want) {
+		t.Errorf("%d frames dropped; the log says:\n%s\nwant the stall and %q", s.Dropped, text, want)
 	}
 }

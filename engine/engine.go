@@ -119,6 +119,9 @@ type Engine struct {
 	replies [][]byte
 	offl    []tap.OffloadAt // offloads of some of the replies
 	linkOut bool            // waiting for the link to take a kept frame
+	// droppedAtStall: the link's DroppedFrames before the write that
+	// set linkOut.
+	droppedAtStall uint64
 	// linkSleeps: the link gathers more frames per read when the loop
 	// sleeps between reads under bulk traffic (see bulkLinkBytes).
 	linkSleeps bool
@@ -501,6 +504,10 @@ func (e *Engine) flush() {
 	if e.pcap != nil {
 		_ = e.pcap.WriteFrames(e.replies, time.Now())
 	}
+	pl, pending := e.link.(pendingLink)
+	if pending && !e.linkOut {
+		e.droppedAtStall = pl.DroppedFrames()
+	}
 	var err error
 	if os, ok := e.link.(offloadSender); ok && len(e.offl) > 0 {
 		err = os.SendOffload(e.replies, e.offl)
@@ -511,10 +518,11 @@ func (e *Engine) flush() {
 	if err != nil {
 		log.Debugf("writing to guest: %v", err)
 	}
-	if pl, ok := e.link.(pendingLink); ok && pl.Pending() && !e.linkOut {
+	if pending && pl.Pending() && !e.linkOut {
 		// Part of a frame waits for the guest to read: wake up when
 		// it can go.
 		e.linkOut = true
+		log.Debugf("guest not reading: its socket stayed full, frames dropped until it drains")
 		_ = e.Loop.Mod(e.link.Fd(), unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLOUT, loop.MakeRef(KindLink, 0))
 	}
 	e.Stats.Replies += uint64(len(e.replies))
@@ -529,6 +537,9 @@ func (e *Engine) flush() {
 type pendingLink interface {
 	Pending() bool
 	FlushPending() error
+	// DroppedFrames counts the frames dropped so far because the guest
+	// did not read.
+	DroppedFrames() uint64
 }
 
 // flushPending writes what the link kept, once it is writable.
@@ -542,6 +553,7 @@ func (e *Engine) flushPending() {
 	}
 	if !pl.Pending() && e.linkOut {
 		e.linkOut = false
+		log.Debugf("guest reading again: %d frames dropped while its socket was full", pl.DroppedFrames()-e.droppedAtStall)
 		_ = e.Loop.Mod(e.link.Fd(), unix.EPOLLIN|unix.EPOLLRDHUP, loop.MakeRef(KindLink, 0))
 	}
 }

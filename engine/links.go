@@ -86,6 +86,9 @@ func (l StreamLink) Pending() bool { return l.S.Pending() }
 // FlushPending writes what was kept, if the socket takes it.
 func (l StreamLink) FlushPending() error { return l.S.FlushPending() }
 
+// DroppedFrames counts the frames dropped while the socket stayed full.
+func (l StreamLink) DroppedFrames() uint64 { return l.S.Dropped }
+
 // Send writes frames with their length prefixes.
 func (l StreamLink) Send(frames [][]byte) error {
 	_, err := l.S.WriteBatch(frames)
