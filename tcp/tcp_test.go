@@ -679,9 +679,9 @@ func TestFrameBuffersBounded(t *testing.T) {
 		}
 		h.SetOffload(tc.offload, tc.offload)
 		n, bytes := held(h)
-		if n != h.nbufs || n < peekSegs || bytes > maxBytes {
+		if n != h.nbufs || n < minBufs || bytes > maxBytes {
 			t.Errorf("MTU %d, offload %v: %d buffers (%d in use) of %d bytes in all; want at least %d, within %d",
-				tc.mtu, tc.offload, n, h.nbufs, bytes, peekSegs, maxBytes)
+				tc.mtu, tc.offload, n, h.nbufs, bytes, minBufs, maxBytes)
 		}
 	}
 	h, err := New(l, 1, &recorder{t: t}, none, 1500, netip.Addr{}, netip.Addr{})
