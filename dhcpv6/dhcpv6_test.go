@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 )
@@ -140,21 +141,9 @@ func TestSolicitAdvertise(t *testing.T) {
 		order = append(order, o.code)
 	}
 	want := []uint16{OptServerID, OptIANA, OptClientID, OptDNSServers, OptDomainList, OptClientFQDN}
-	if !equalCodes(order, want) {
+	if !slices.Equal(order, want) {
 		t.Errorf("option order %v, want %v", order, want)
 	}
-}
-
-func equalCodes(a, b []uint16) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestSolicitRapidCommit(t *testing.T) {

@@ -17,9 +17,9 @@ import (
 // (1460-byte segments, no offload) is read once per batch of the guest's
 // ACKs, however many ACKs the batch has: one recvmsg(2) peeks the payloads
 // of the segments the whole batch made room for, and one recv(2) discards
-// what it acknowledged; only the last segment of a read carries PSH. Every byte reaches the guest in order, the
-// socket's queue ends empty, and once drained the flow reads new host
-// data on its own (EPOLLIN is back on).
+// what it acknowledged; only the last segment of a read carries PSH. Every
+// byte reaches the guest in order, the socket's queue ends empty, and once
+// drained the flow reads new host data on its own (EPOLLIN is back on).
 func TestHostDataPerBatch(t *testing.T) {
 	x := newHarness(t)
 	x.establish()

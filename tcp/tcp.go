@@ -131,7 +131,7 @@ const (
 	peekSegs = 256
 	// minBufs is the fewest frame buffers, however large: 64 frames of
 	// 64 KiB, a 4 MiB batch, for 64 KiB segments without offload.
-	minBufs = 64
+	minBufs  = 64
 	maxFrame = 65535 + 14
 
 	// ackEvery is how much guest data we take before acknowledging it

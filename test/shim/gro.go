@@ -56,48 +56,30 @@ const (
 // segment is a frame that may take part in a merge: where its headers end
 // and what they say.
 type segment struct {
-	v6      bool
-	l4      int // offset of the TCP header in the frame
-	hdrEnd  int // offset of the payload
-	end     int // end of the IP packet (the frame may be padded)
-	seq     uint32
-	flags   byte
-	payload int
+	v6       bool
+	src, dst netip.Addr
+	l4       int // offset of the TCP header in the frame
+	hdrEnd   int // offset of the payload
+	end      int // end of the IP packet (the frame may be padded)
+	seq      uint32
+	flags    byte
+	payload  int
 }
 
 // parseSegment reports whether frame is a TCP segment GRO would consider,
-// and its layout.
+// and its layout. pkt.Decode validates the headers.
 func parseSegment(frame []byte) (s segment, ok bool) {
-	if len(frame) < ethHdrLen+40 {
+	var d pkt.Decoded
+	if pkt.Decode(frame, &d) != nil || d.L4Proto != pkt.ProtoTCP || d.L4HdrLen == 0 ||
+		d.Fragment || d.IPv4HasOptions || d.IPv6ExtHeaders {
 		return s, false
 	}
-	switch binary.BigEndian.Uint16(frame[12:14]) {
-	case pkt.EtherTypeIPv4:
-		ip := frame[ethHdrLen:]
-		if ip[0] != 0x45 || binary.BigEndian.Uint16(ip[6:8])&0x3fff != 0 || ip[9] != pkt.ProtoTCP {
-			return s, false
-		}
-		s.l4 = ethHdrLen + 20
-		s.end = ethHdrLen + int(binary.BigEndian.Uint16(ip[2:4]))
-	case pkt.EtherTypeIPv6:
-		ip := frame[ethHdrLen:]
-		if ip[0]>>4 != 6 || ip[6] != pkt.ProtoTCP {
-			return s, false
-		}
-		s.v6 = true
-		s.l4 = ethHdrLen + 40
-		s.end = s.l4 + int(binary.BigEndian.Uint16(ip[4:6]))
-	default:
-		return s, false
-	}
-	if s.end > len(frame) || s.end < s.l4+20 {
-		return s, false
+	s.v6, s.src, s.dst = d.IPVersion == 6, d.Src, d.Dst
+	s.l4, s.hdrEnd, s.end = d.L4Off, d.L4Off+d.L4HdrLen, d.L4Off+d.L4Len
+	if s.hdrEnd >= s.end {
+		return s, false // no data
 	}
 	tcp := frame[s.l4:]
-	s.hdrEnd = s.l4 + int(tcp[12]>>4)*4
-	if s.hdrEnd < s.l4+20 || s.hdrEnd >= s.end {
-		return s, false // bad offset, or no data
-	}
 	s.flags = tcp[13]
 	if s.flags&^tcpFlagPSH != tcpFlagACK {
 		return s, false
@@ -204,20 +186,17 @@ func (c *coalescer) flush() error {
 	h, frame, f := c.buf[:vnetHdrLen], c.buf[vnetHdrLen:vnetHdrLen+c.n], c.first
 	clear(h)
 	if c.segs > 1 {
-		var src, dst netip.Addr
 		if f.v6 {
 			binary.BigEndian.PutUint16(frame[18:20], uint16(c.n-f.l4))
-			src, dst = netip.AddrFrom16([16]byte(frame[22:38])), netip.AddrFrom16([16]byte(frame[38:54]))
 			h[1] = vnetGSOTCPv6
 		} else {
 			ip := pkt.IPv4(frame[ethHdrLen:f.l4])
 			ip.SetTotalLen(uint16(c.n - ethHdrLen))
 			ip.SetChecksum(0)
 			ip.SetChecksum(pkt.Finish(pkt.Checksum(ip, 0)))
-			src, dst = ip.Src(), ip.Dst()
 			h[1] = vnetGSOTCPv4
 		}
-		sum := pkt.Fold(pkt.PseudoHeaderSum(src, dst, pkt.ProtoTCP, uint32(c.n-f.l4)))
+		sum := pkt.Fold(pkt.PseudoHeaderSum(f.src, f.dst, pkt.ProtoTCP, uint32(c.n-f.l4)))
 		binary.BigEndian.PutUint16(frame[f.l4+16:], sum)
 		h[0] = vnetNeedsCsum
 		binary.LittleEndian.PutUint16(h[2:], uint16(f.hdrEnd))  // hdr_len

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"passt/pkt"
@@ -239,7 +240,7 @@ func TestCoalesce(t *testing.T) {
 					t.Errorf("gso_size %d on a frame of %d bytes of data", gso, n)
 				}
 			}
-			if !equalInts(got, tc.want) {
+			if !slices.Equal(got, tc.want) {
 				t.Errorf("wrote frames of %v bytes of data, want %v", got, tc.want)
 			}
 		})
@@ -300,16 +301,4 @@ func FuzzCoalesce(f *testing.F) {
 			t.Errorf("wrote %d bytes from %d", written, in)
 		}
 	})
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
