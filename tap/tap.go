@@ -320,13 +320,22 @@ func (d *Device) Wait(timeout time.Duration) (readable bool, err error) {
 // disconnect builds the error for an error event, with the errno a read
 // now gives (EBADFD once the interface is gone) as its cause. Frames still
 // queued when the interface went away are read first and dropped: the
-// first read may return one of them instead of the error.
+// first read may return one of them instead of the error. The kernel
+// reports the error event as soon as the interface starts to unregister,
+// and detaches the descriptor a moment later: until then reads find the
+// queue empty (EAGAIN), so EAGAIN is read again for up to
+// disconnectSettle before the error goes without a cause.
 func (d *Device) disconnect() error {
 	var b [VnetHdrLen + ethHdrLen]byte
 	var cause error
+	deadline := time.Now().Add(disconnectSettle)
 	for range 4096 {
 		_, _, e := unix.Syscall(unix.SYS_READ, uintptr(d.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 		if e == 0 || e == unix.EINTR {
+			continue
+		}
+		if e == unix.EAGAIN && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
 			continue
 		}
 		if e != unix.EAGAIN {
@@ -336,6 +345,10 @@ func (d *Device) disconnect() error {
 	}
 	return &exitError{kind: ErrDisconnect, cause: cause}
 }
+
+// disconnectSettle bounds the wait for an unregistering interface to
+// detach its descriptor (see disconnect).
+const disconnectSettle = 100 * time.Millisecond
 
 // poll is poll(2) on a slice the caller keeps on its stack.
 func poll(fds []unix.PollFd, ms int) (int, error) {
