@@ -102,11 +102,10 @@ func TestDaemonReadiness(t *testing.T) {
 		t.Errorf("no qemu hint in output")
 	}
 
-	// Ready means: the socket accepts connections and the PID file names
-	// the engine, alive, right as the launcher returns.
-	if !canConnect(sock) {
-		t.Errorf("socket %s does not accept connections after the launcher returned", sock)
-	}
+	// Ready means: the PID file names the engine, alive, right as the
+	// launcher returns, and the socket accepts connections (probed last:
+	// with --one-off the probe is the engine's client, and the engine
+	// exits once it leaves).
 	pid := readPID(t, pidFile)
 	if pid == cmd.Process.Pid {
 		t.Errorf("PID file holds the launcher's PID %d, not the engine's", pid)
@@ -153,6 +152,9 @@ func TestDaemonReadiness(t *testing.T) {
 		t.Errorf("log file header: %q", firstLine(string(lb)))
 	}
 
+	if !canConnect(sock) {
+		t.Errorf("socket %s does not accept connections after the launcher returned", sock)
+	}
 	if err := unix.Kill(pid, unix.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
