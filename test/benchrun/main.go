@@ -41,7 +41,7 @@
 // report.
 //
 // The machine itself is watched too (steady.go): test/cacheprobe times a
-// cache line between two CPUs every 100 ms, and a run during which the
+// cache line between two CPUs every 25 ms, and a run during which the
 // hypervisor had them on cores with no cache in common (for more than a
 // tenth of the run) is set aside and taken again, for every tool alike;
 // the report counts those runs and bench.json keeps their values.

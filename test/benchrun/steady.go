@@ -22,23 +22,34 @@ import (
 // cacheprobe and takes such a run again, the same for every tool. Every
 // set-aside value stays in bench.json, and the report counts them.
 const (
-	probeInterval = 100 * time.Millisecond
+	// probeInterval: one sample every 25 ms, about 120 in a run. Apart
+	// spells last from a few hundred milliseconds to minutes; at one
+	// sample every 100 ms a run half in a short spell could show one or
+	// two slow samples of twenty and pass for steady (a run of tap
+	// ns→host at 72% of its median did). A sample holds both CPUs for
+	// 50 µs (close) to 300 µs (apart): 0.2 to 1.2% of their time.
+	probeInterval = 25 * time.Millisecond
 	// apartFactor: a sample this many times the baseline has the CPUs
 	// apart (about 6 times on the machines of docs/profiling.md; a
-	// preempted sample or an interrupt makes single outliers).
+	// preempted sample or an interrupt makes single outliers, about 2%
+	// of the samples).
 	apartFactor = 2.0
 	// runApartLimit: a run with more of its samples apart is set aside.
-	// A run takes 3 s or so (iperf3's start, 2 s of transfer, its end),
-	// about 30 samples; at 10%, three of them. Apart, a path runs at half
-	// speed, so a tenth of a run apart costs it about 5% at most, well
-	// inside the run-to-run spread. (At 25%, a retaken run of tap host→ns
-	// still came out at 66% of the median.)
+	// A run takes 3 s or so (iperf3's start, 2 s of transfer, its end);
+	// at 10%, a spell of 300 ms. Apart, a path runs at half speed, so a
+	// tenth of a run apart costs it about 5% at most, well inside the
+	// run-to-run spread. (At 25%, a retaken run of tap host→ns still came
+	// out at 66% of the median.)
 	runApartLimit = 0.1
 	// retakes: how many times one run is taken again at most; then the
 	// last value is kept and counted.
 	retakes = 3
-	// minSamples before the baseline is trusted (two seconds).
-	minSamples = 20
+	// baselineWait: the probe runs this long before the first figure, so
+	// that the baseline rests on enough samples (minSamples).
+	baselineWait = 2 * time.Second
+	minSamples   = int(baselineWait / probeInterval)
+	// settle: before a run, the CPUs must have been close this long.
+	settle = 250 * time.Millisecond
 	// maxWait: how long one run waits for the CPUs to come together.
 	maxWait = 30 * time.Second
 )
@@ -80,7 +91,7 @@ func (b *bench) startProbe() {
 	}
 	b.probe = p
 	// The first figures need a baseline.
-	time.Sleep(minSamples * probeInterval)
+	time.Sleep(baselineWait)
 }
 
 // endProbe stops the probe and files what it saw over the whole bench.
@@ -115,8 +126,7 @@ func (b *bench) apartDuring(start, end time.Time) (float64, time.Duration) {
 }
 
 // waitClose waits, before a run, while the CPUs are apart: until the last
-// half second of samples has them close, maxWait at most, out of the
-// budget. Waiting costs less than a run taken only to be set aside.
+// settle of samples has them close, maxWait at most, out of the budget. Waiting costs less than a run taken only to be set aside.
 func (b *bench) waitClose(ctx context.Context) {
 	if b.budget <= 0 {
 		return
@@ -130,7 +140,7 @@ func (b *bench) waitClose(ctx context.Context) {
 	for ctx.Err() == nil && time.Since(start) < min(b.maxWait, b.budget) {
 		time.Sleep(probeInterval)
 		now := time.Now()
-		if apart, _ := b.apartDuring(now.Add(-5*probeInterval), now); apart == 0 {
+		if apart, _ := b.apartDuring(now.Add(-settle), now); apart == 0 {
 			break
 		}
 	}
