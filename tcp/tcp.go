@@ -465,24 +465,38 @@ func (h *Handler) heldWindow(c *conn) uint16 {
 // (TIOCOUTQ against the memory it takes), less a sixteenth; with little
 // queued, a quarter is kept back. Advertising more than the socket takes
 // would make us drop the excess and the guest retransmit after a timeout.
+//
+// The payload is read first, the memory second: the host's ACKs free both
+// at any moment, on another CPU, and one arriving between the two reads
+// must not pass for memory without payload in it (a sliver of a window
+// for an almost empty socket: read the other way round, an ACK of 2.5 MB
+// there gave 78 KB of payload in 2.6 MB of memory and a 41 KB window).
+//
+// A window smaller than one of the guest's segments, with the buffer not
+// low, is raised to a segment (what the socket has room for): no EPOLLOUT
+// would follow it, and a Linux guest that has seen a larger window does
+// not send less than a segment; it would wait for its persist timer, 200
+// ms or more, with the connection idle.
 func (h *Handler) window(c *conn) uint16 {
 	if c.fd <= 0 {
 		c.rcvWnd = 0
 		return 0
 	}
+	outq := -1
+	if n, err := unix.IoctlGetInt(c.fd, unix.TIOCOUTQ); err == nil {
+		outq = n
+	}
 	space, size, queued := sendMemory(c.fd)
 	c.spaceHint = lowSpaceMargin(space, size)
-	outq := -1
-	if queued >= 65536 {
-		if n, err := unix.IoctlGetInt(c.fd, unix.TIOCOUTQ); err == nil {
-			outq = n
-		}
-	}
 	free := windowFor(space, queued, outq)
-	if 3*space < size && !c.wantOut {
+	low := 3*space < size
+	if low && !c.wantOut {
 		// Whatever we advertise now, the buffer is low: a window
 		// update must follow when it drains.
 		h.needOut(c)
+	}
+	if !low {
+		free = atLeastASegment(free, space, h.segMSS(c))
 	}
 	if c.wsOK {
 		free >>= ourWScale
@@ -496,19 +510,27 @@ func (h *Handler) window(c *conn) uint16 {
 }
 
 // windowFor is the payload a send buffer with space bytes free, queued
-// taken, outq of them payload (TIOCOUTQ; negative: not asked) can still
+// taken, outq of them payload (TIOCOUTQ; negative: not known) can still
 // take. The payload-to-memory ratio of the queue is only a measure when the
 // queue holds payload: memory still charged after everything was
 // acknowledged (outq 0 and 130 KiB queued is common on loopback) would
 // make it zero, a zero window with the socket empty, and no EPOLLOUT to
 // follow it (the socket is writable): the guest would sit on it until its
-// persist timer probes, 200 ms or more.
+// persist timer probes, 200 ms or more. A ratio under one half is no
+// measure either (segments of 64 KiB come at 98%, of 1448 bytes at about
+// 60%): the window then takes half the space.
 func windowFor(space, queued, outq int) int {
 	if queued < 65536 || outq < 65536 || outq > queued {
 		return space - space/4
 	}
-	free := int(int64(space) * int64(outq) / int64(queued))
+	free := int(int64(space) * int64(max(outq, queued/2)) / int64(queued))
 	return free - free/16
+}
+
+// atLeastASegment raises a window to one segment of mss bytes, or to the
+// space the buffer has if that is less.
+func atLeastASegment(free, space, mss int) int {
+	return max(free, min(space, mss))
 }
 
 // lowSpaceMargin is how much more memory the send buffer can take before

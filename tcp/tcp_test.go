@@ -408,6 +408,32 @@ func TestWindowForStaleMemory(t *testing.T) {
 	if w, want := windowFor(1<<20, 2<<20, 1<<20), (1<<19)-(1<<19)/16; w != want {
 		t.Fatalf("window %d, want %d", w, want)
 	}
+	// 64 KiB segments: 98% payload.
+	if w, want := windowFor(1<<20, 4000000, 3920000), (1<<20)*98/100; w < want-want/16-1 || w > want {
+		t.Fatalf("window %d for a queue at 98%% payload, want about %d", w, want-want/16)
+	}
+	// Seen on loopback with the reads the other way round: 2.6 MB of
+	// memory, 78 KB of payload (an ACK freed the rest between them). A
+	// ratio that low is no measure: half the space, not 41 KB.
+	if w := windowFor(1528784, 2665520, 77685); w < 1528784/2-1528784/32 {
+		t.Fatalf("window %d for 1.5 MB free and a ratio of 3%%", w)
+	}
+}
+
+// TestAtLeastASegment: a window under one of the guest's segments is
+// raised to one, or to the space there is.
+func TestAtLeastASegment(t *testing.T) {
+	for _, c := range []struct{ free, space, mss, want int }{
+		{41771, 1528784, 65480, 65480}, // a sliver: a segment
+		{200000, 1528784, 65480, 200000},
+		{10000, 30000, 65480, 30000}, // a small buffer: its space
+		{1000, 1448 * 10, 1448, 1448},
+		{0, 0, 65480, 0},
+	} {
+		if got := atLeastASegment(c.free, c.space, c.mss); got != c.want {
+			t.Errorf("atLeastASegment(%d, %d, %d) = %d, want %d", c.free, c.space, c.mss, got, c.want)
+		}
+	}
 }
 
 // TestLargeBatchAcknowledgedEarly: a batch of guest data larger than
