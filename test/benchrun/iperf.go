@@ -155,7 +155,9 @@ func (b *bench) iperf(ctx context.Context, e *env, server *exec.Cmd, serverNS, p
 	}
 	var out, stderr bytes.Buffer
 	client.Stdout, client.Stderr = &out, &stderr
+	b.transfer.from = time.Now()
 	runErr := client.Run()
+	b.transfer.to = time.Now()
 	res, err := parseIperf(out.Bytes())
 	if err != nil {
 		if ctx.Err() != nil {

@@ -95,6 +95,9 @@ type bench struct {
 	// budget is the time left for waiting on the CPUs and for retaking
 	// runs (steady.go); maxWait bounds one wait.
 	budget, maxWait time.Duration
+	// transfer is when the last run moved its data, for the runs that
+	// know (iperf): the CPUs' steadiness is judged over that time only.
+	transfer struct{ from, to time.Time }
 }
 
 func envInt(name string, def int) int {

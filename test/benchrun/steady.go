@@ -35,8 +35,9 @@ const (
 	// of the samples).
 	apartFactor = 2.0
 	// runApartLimit: a run with more of its samples apart is set aside.
-	// A run takes 3 s or so (iperf3's start, 2 s of transfer, its end);
-	// at 10%, a spell of 300 ms. Apart, a path runs at half speed, so a
+	// An iperf3 run is judged over its client's time only (bench.transfer:
+	// 2 s of transfer, and its connection's setup and end); at 10%, a
+	// spell of 200 ms. Apart, a path runs at half speed, so a
 	// tenth of a run apart costs it about 5% at most, well inside the
 	// run-to-run spread. (At 25%, a retaken run of tap host→ns still came
 	// out at 66% of the median.)
@@ -158,7 +159,12 @@ func (b *bench) steadyRun(ctx context.Context, f *figure, e *env, run int) (floa
 			b.waitClose(ctx)
 		}
 		start := time.Now()
+		b.transfer.from, b.transfer.to = time.Time{}, time.Time{}
 		v, warning, err := f.run(ctx, e)
+		from, to := start, time.Now()
+		if !b.transfer.from.IsZero() && !b.transfer.to.IsZero() {
+			from, to = b.transfer.from, b.transfer.to
+		}
 		if b.probe == nil || ctx.Err() != nil {
 			return v, warning, err
 		}
@@ -167,7 +173,7 @@ func (b *bench) steadyRun(ctx context.Context, f *figure, e *env, run int) (floa
 		if err != nil {
 			return v, warning, err
 		}
-		apart, base := b.apartDuring(start, time.Now())
+		apart, base := b.apartDuring(from, to)
 		if apart <= runApartLimit {
 			if apart > 0 {
 				fmt.Fprintf(os.Stderr, "   %-44s run %d: (CPUs apart for %.0f%% of it: kept)\n", f.name, run, 100*apart)

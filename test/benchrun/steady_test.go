@@ -85,6 +85,42 @@ func TestSteadyRun(t *testing.T) {
 		t.Errorf("a run one twelfth apart: %v, set aside %v", v, f2.series.SetAside)
 	}
 
+	// A run that says when it moved its data (as iperf runs do) is judged
+	// over that time only: apart before and after it, kept;
+	f5 := &figure{name: "f5", run: func(ctx context.Context, e *env) (float64, string, error) {
+		p.apart = true
+		p.take(10)
+		p.apart = false
+		b.transfer.from = time.Now()
+		p.take(10)
+		b.transfer.to = time.Now()
+		p.apart = true
+		p.take(10)
+		p.apart = false
+		return 6, "", nil
+	}}
+	if v, _, _ := b.steadyRun(context.Background(), f5, nil, 1); v != 6 || len(f5.series.SetAside) != 0 {
+		t.Errorf("apart outside the transfer only: %v, set aside %v", v, f5.series.SetAside)
+	}
+	// and apart for a third of its transfer, set aside, however long the
+	// steady time around it.
+	tries := 0
+	f6 := &figure{name: "f6", run: func(ctx context.Context, e *env) (float64, string, error) {
+		tries++
+		p.take(40)
+		b.transfer.from = time.Now()
+		p.apart = tries == 1
+		p.take(3)
+		p.apart = false
+		p.take(6)
+		b.transfer.to = time.Now()
+		p.take(40)
+		return float64(tries), "", nil
+	}}
+	if v, _, _ := b.steadyRun(context.Background(), f6, nil, 1); v != 2 || !slices.Equal(f6.series.SetAside, []float64{1}) {
+		t.Errorf("apart for a third of the transfer: kept %v, set aside %v", v, f6.series.SetAside)
+	}
+
 	// Apart every time: retakes+1 runs, the last kept.
 	n := 0
 	f3 := &figure{name: "f3", run: func(ctx context.Context, e *env) (float64, string, error) {
