@@ -652,6 +652,25 @@ func (h *Handler) ack(c *conn) {
 	h.segment(c, b, pkt.TCPFlagACK, c.sndNxt, 0, nil)
 }
 
+// windowUpdate sends the guest an ACK with the window it has now, once the
+// socket drained (EPOLLOUT), if that is news: a larger window, or data not
+// acknowledged yet. An ACK that repeats the last one's number and window
+// is, to a guest with data in flight, a duplicate, and the third in a row
+// makes a Linux guest retransmit and halve its congestion window although
+// nothing was lost (a socket that drains a little at a time raises
+// EPOLLOUT several times while the window stays the same to its 256-byte
+// unit).
+func (h *Handler) windowUpdate(c *conn) {
+	last := c.rcvWnd
+	hold, held, valid := h.wndHold, h.wndHeld, h.wndValid
+	h.wndHold, h.wndValid = c, false
+	h.heldWindow(c) // c.rcvWnd is the window now
+	if c.ackSent != c.rcvNxt || c.rcvWnd > last {
+		h.ack(c) // with the window just taken
+	}
+	h.wndHold, h.wndHeld, h.wndValid = hold, held, valid
+}
+
 // resetGuest answers a segment with a RST (no flow needed).
 func (h *Handler) resetGuest(c *conn, seq uint32) {
 	b := h.buf()
@@ -1377,7 +1396,7 @@ func (h *Handler) event(ref loop.Ref, events uint32) {
 		// frames of this round filled it again), window() asks for
 		// EPOLLOUT anew, else EPOLLOUT is dropped.
 		c.wantOut = false
-		h.ack(c)
+		h.windowUpdate(c)
 		h.updateEvents(idx, c)
 	}
 	if events&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {

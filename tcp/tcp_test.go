@@ -718,3 +718,57 @@ func TestFrameBuffersBounded(t *testing.T) {
 		t.Errorf("MTU 1500: %d buffers (%d in use), want %d", n, h.nbufs, frameBufs)
 	}
 }
+
+// TestWindowUpdateOnlyWhenNews: EPOLLOUT brings an ACK only with a larger
+// window (or something to acknowledge): the same ACK twice is a duplicate
+// to a guest with data in flight, and three make it retransmit.
+func TestWindowUpdateOnlyWhenNews(t *testing.T) {
+	x := newHarness(t)
+	x.establish()
+	idx := x.h.active[0]
+	c := &x.h.flows[idx]
+	ref := loop.MakeRef(x.h.kind, uint64(idx))
+	drained := func(n int) {
+		t.Helper()
+		if got := x.readHost(n); got != n {
+			t.Fatalf("host read %d bytes, want %d", got, n)
+		}
+		for end := time.Now().Add(3 * time.Second); ; {
+			if q, err := unix.IoctlGetInt(c.fd, unix.TIOCOUTQ); err == nil && q == 0 {
+				break
+			}
+			if time.Now().After(end) {
+				t.Fatal("the host never acknowledged")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	epollout := func() []seg {
+		c.wantOut = true
+		x.h.Event(ref, unix.EPOLLOUT)
+		return x.out.take()
+	}
+	x.batch(4, 30000, pkt.TCPFlagPSH)
+	x.seq += 4 * 30000
+	x.out.take()
+	drained(4 * 30000)
+	epollout() // the window grew as the host read: an update, or none
+	if segs := epollout(); len(segs) != 0 {
+		t.Fatalf("EPOLLOUT with the window unchanged sent %+v", segs)
+	}
+	// Data the host has not read yet shrinks the window the guest saw;
+	// once read, EPOLLOUT reopens it with one ACK.
+	const n, size = 40, 60000
+	x.batch(n, size, pkt.TCPFlagPSH)
+	x.seq += n * size
+	acks := x.out.take()
+	if len(acks) == 0 {
+		t.Fatal("no ACK for the data")
+	}
+	before := acks[len(acks)-1].wnd
+	drained(n * size)
+	segs := epollout()
+	if len(segs) != 1 || segs[0].wnd <= before || segs[0].ack != x.seq {
+		t.Fatalf("after the host read: sent %+v, want one ACK of %d with a window over %d", segs, x.seq, before)
+	}
+}
