@@ -667,6 +667,8 @@ func (h *Handler) windowUpdate(c *conn) {
 	h.heldWindow(c) // c.rcvWnd is the window now
 	if c.ackSent != c.rcvNxt || c.rcvWnd > last {
 		h.ack(c) // with the window just taken
+	} else {
+		c.rcvWnd = last // what the guest was told stands
 	}
 	h.wndHold, h.wndHeld, h.wndValid = hold, held, valid
 }

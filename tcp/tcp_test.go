@@ -756,6 +756,14 @@ func TestWindowUpdateOnlyWhenNews(t *testing.T) {
 	if segs := epollout(); len(segs) != 0 {
 		t.Fatalf("EPOLLOUT with the window unchanged sent %+v", segs)
 	}
+	// Nor a smaller one, and the window the guest was told stands (a
+	// later update must be larger than that one, not than this).
+	told := c.rcvWnd + 1<<20
+	c.rcvWnd = told
+	if segs := epollout(); len(segs) != 0 || c.rcvWnd != told {
+		t.Fatalf("EPOLLOUT with a smaller window sent %+v, window now %d, want %d", segs, c.rcvWnd, told)
+	}
+	c.rcvWnd = told - 1<<20
 	// Data the host has not read yet shrinks the window the guest saw;
 	// once read, EPOLLOUT reopens it with one ACK.
 	const n, size = 40, 60000
