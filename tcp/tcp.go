@@ -228,9 +228,10 @@ type Handler struct {
 	// sendList: window-bound flows whose window the guest opened in this
 	// batch, to send on at its end (sendLater).
 	sendList []int
-	// The window held for the segments of one sendData call (wndHold:
-	// the flow, nil: none; wndValid: wndHeld computed): one
-	// getsockopt(2) per call instead of one per segment.
+	// The window held for the segments of one sendData call, or for the
+	// ACK of a windowUpdate (wndHold: the flow, nil: none; wndValid:
+	// wndHeld computed): one getsockopt(2) per call instead of one per
+	// segment.
 	wndHold  *conn
 	wndHeld  uint16
 	wndValid bool
@@ -662,15 +663,14 @@ func (h *Handler) ack(c *conn) {
 // unit).
 func (h *Handler) windowUpdate(c *conn) {
 	last := c.rcvWnd
-	hold, held, valid := h.wndHold, h.wndHeld, h.wndValid
-	h.wndHold, h.wndValid = c, false
-	h.heldWindow(c) // c.rcvWnd is the window now
+	h.wndHold, h.wndValid = c, false // as sendData: the ACK takes this window
+	h.heldWindow(c)                  // c.rcvWnd is the window now
 	if c.ackSent != c.rcvNxt || c.rcvWnd > last {
-		h.ack(c) // with the window just taken
+		h.ack(c)
 	} else {
 		c.rcvWnd = last // what the guest was told stands
 	}
-	h.wndHold, h.wndHeld, h.wndValid = hold, held, valid
+	h.wndHold = nil
 }
 
 // resetGuest answers a segment with a RST (no flow needed).

@@ -22,7 +22,7 @@ import (
 // cacheprobe and takes such a run again, the same for every tool. Every
 // set-aside value stays in bench.json, and the report counts them.
 const (
-	// probeInterval: one sample every 25 ms, about 120 in a run. Apart
+	// probeInterval: one sample every 25 ms, about 80 in 2 s. Apart
 	// spells last from a few hundred milliseconds to minutes; at one
 	// sample every 100 ms a run half in a short spell could show one or
 	// two slow samples of twenty and pass for steady (a run of tap
@@ -37,9 +37,9 @@ const (
 	// runApartLimit: a run with more of its samples apart is set aside.
 	// An iperf3 run is judged over its client's time only (bench.transfer:
 	// 2 s of transfer, and its connection's setup and end); at 10%, a
-	// spell of 200 ms. Apart, a path runs at half speed, so a
-	// tenth of a run apart costs it about 5% at most, well inside the
-	// run-to-run spread. (At 25%, a retaken run of tap host→ns still came
+	// spell of 200 ms. Apart, a path runs at half speed, so a tenth of a
+	// run apart costs it about 5% at most, well inside the run-to-run
+	// spread. (At 25%, a retaken run of tap host→ns still came
 	// out at 66% of the median.)
 	runApartLimit = 0.1
 	// retakes: how many times one run is taken again at most; then the
@@ -127,7 +127,8 @@ func (b *bench) apartDuring(start, end time.Time) (float64, time.Duration) {
 }
 
 // waitClose waits, before a run, while the CPUs are apart: until the last
-// settle of samples has them close, maxWait at most, out of the budget. Waiting costs less than a run taken only to be set aside.
+// settle of samples has them close, maxWait at most, out of the budget.
+// Waiting costs less than a run taken only to be set aside.
 func (b *bench) waitClose(ctx context.Context) {
 	if b.budget <= 0 {
 		return
