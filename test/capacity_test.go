@@ -28,6 +28,7 @@ import (
 func attachPastaLimited(t *testing.T, ns string, nofile int, args ...string) int {
 	t.Helper()
 	requireCommands(t, "prlimit")
+	testUser(t) // pasta started as root runs as nobody: /dev/net/tun usable
 	pidFile := filepath.Join(tempDirFor(t, 65534), "pid")
 	args = append([]string{fmt.Sprintf("--nofile=%d:%d", nofile, nofile), "--", pastaBin(t),
 		"-q", "--config-net", "-P", pidFile, "--netns", ns}, args...)

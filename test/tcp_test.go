@@ -292,6 +292,7 @@ func TestTCPPasstGuestPaused(t *testing.T) {
 // its PID once ready, and ends it with the test.
 func attachPasta(t *testing.T, ns string, args ...string) int {
 	t.Helper()
+	testUser(t) // pasta started as root runs as nobody: /dev/net/tun usable
 	pidFile := filepath.Join(tempDirFor(t, 65534), "pid")
 	args = append([]string{"-q", "--config-net", "-P", pidFile, "--netns", ns}, args...)
 	if out, err := exec.Command(pastaBin(t), args...).CombinedOutput(); err != nil {
