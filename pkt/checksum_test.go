@@ -175,3 +175,61 @@ func BenchmarkChecksum(b *testing.B) {
 }
 
 var sink uint64
+
+// TestChecksumVectorMatchesScalar compares Checksum (the vector sum on
+// CPUs with AVX2) with the scalar sum on lengths around the vector path's
+// edges: the minimum, each 32-byte step, and the chunks of sumWordsLE
+// (largest lane values with all bytes 0xff), from several initial sums.
+func TestChecksumVectorMatchesScalar(t *testing.T) {
+	t.Logf("vector sum in use: %v", haveVectorSum)
+	r := rand.New(rand.NewPCG(3, 4))
+	big := make([]byte, 3*vectorSumChunk+100)
+	lengths := []int{0, 1, 31, 32, 33, 63, 64, 65, 127, 128, 129, 159, 160, 161, 1460, 1500, 65535, 65536,
+		vectorSumChunk - 1, vectorSumChunk, vectorSumChunk + 1, vectorSumChunk + 32, 2*vectorSumChunk + 33, len(big)}
+	for i := 0; i < 200; i++ {
+		lengths = append(lengths, r.IntN(70000))
+	}
+	for fill := 0; fill < 3; fill++ {
+		for i := range big {
+			switch fill {
+			case 0:
+				big[i] = 0xff
+			case 1:
+				big[i] = byte(r.Uint32())
+			default:
+				big[i] = 0
+			}
+		}
+		for _, n := range lengths {
+			for _, align := range []int{0, 1, 7} {
+				if align+n > len(big) {
+					continue
+				}
+				b := big[align : align+n]
+				for _, initial := range []uint64{0, 1, 0xffff, 0x1234_5678_9abc, ^uint64(0) >> 1} {
+					got, want := Fold(Checksum(b, initial)), Fold(checksumScalar(b, initial))
+					if got != want {
+						t.Fatalf("fill %d len %d align %d initial %#x: %#04x, scalar %#04x", fill, n, align, initial, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// FuzzChecksum checks Checksum against the textbook sum, whole and in two
+// chunks split at an even offset.
+func FuzzChecksum(f *testing.F) {
+	f.Add(make([]byte, 200), uint16(0))
+	f.Add([]byte{0xff, 0xff, 0xff}, uint16(2))
+	f.Fuzz(func(t *testing.T, b []byte, split uint16) {
+		want := refSum(b)
+		if got := Fold(Checksum(b, 0)); !equivSum(got, want) {
+			t.Fatalf("len %d: %#04x, reference %#04x", len(b), got, want)
+		}
+		k := int(split) % (len(b) + 1) &^ 1
+		if got := Fold(Checksum(b[k:], Checksum(b[:k], 0))); !equivSum(got, want) {
+			t.Fatalf("len %d split %d: %#04x, reference %#04x", len(b), k, got, want)
+		}
+	})
+}
