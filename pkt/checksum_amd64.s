@@ -10,7 +10,7 @@
 // 64 bytes per iteration add at most 2*0xffff to a lane, so a lane holds
 // 2^15 iterations (2 MiB) before it could overflow; the caller passes at
 // most 1 MiB. The sixteen lanes are then added up as 64-bit numbers.
-TEXT ·sumWordsLE(SB), NOSPLIT, $64-32
+TEXT ·sumWordsLE(SB), NOSPLIT, $0-32
 	MOVQ b_base+0(FP), SI
 	MOVQ b_len+8(FP), CX
 	VPXOR Y0, Y0, Y0
@@ -47,41 +47,21 @@ tail:
 	VPADDD  Y2, Y1, Y1
 
 done:
-	VMOVDQU Y0, 0(SP)
-	VMOVDQU Y1, 32(SP)
+	// Widen the sixteen 32-bit lanes to 64 bits (interleaved with zeros)
+	// and add them up.
+	VPXOR      Y14, Y14, Y14
+	VPUNPCKLDQ Y14, Y0, Y2
+	VPUNPCKHDQ Y14, Y0, Y3
+	VPUNPCKLDQ Y14, Y1, Y4
+	VPUNPCKHDQ Y14, Y1, Y5
+	VPADDQ     Y3, Y2, Y2
+	VPADDQ     Y5, Y4, Y4
+	VPADDQ     Y4, Y2, Y2
+	VEXTRACTI128 $1, Y2, X3
+	VPADDQ     X3, X2, X2
+	VPSHUFD    $0x4e, X2, X3
+	VPADDQ     X3, X2, X2
+	VMOVQ      X2, AX
 	VZEROUPPER
-	XORQ AX, AX
-	MOVL 0(SP), DX
-	ADDQ DX, AX
-	MOVL 4(SP), DX
-	ADDQ DX, AX
-	MOVL 8(SP), DX
-	ADDQ DX, AX
-	MOVL 12(SP), DX
-	ADDQ DX, AX
-	MOVL 16(SP), DX
-	ADDQ DX, AX
-	MOVL 20(SP), DX
-	ADDQ DX, AX
-	MOVL 24(SP), DX
-	ADDQ DX, AX
-	MOVL 28(SP), DX
-	ADDQ DX, AX
-	MOVL 32(SP), DX
-	ADDQ DX, AX
-	MOVL 36(SP), DX
-	ADDQ DX, AX
-	MOVL 40(SP), DX
-	ADDQ DX, AX
-	MOVL 44(SP), DX
-	ADDQ DX, AX
-	MOVL 48(SP), DX
-	ADDQ DX, AX
-	MOVL 52(SP), DX
-	ADDQ DX, AX
-	MOVL 56(SP), DX
-	ADDQ DX, AX
-	MOVL 60(SP), DX
-	ADDQ DX, AX
 	MOVQ AX, ret+24(FP)
 	RET

@@ -184,7 +184,7 @@ func TestChecksumVectorMatchesScalar(t *testing.T) {
 	t.Logf("vector sum in use: %v", haveVectorSum)
 	r := rand.New(rand.NewPCG(3, 4))
 	big := make([]byte, 3*vectorSumChunk+100)
-	lengths := []int{0, 1, 31, 32, 33, 63, 64, 65, 127, 128, 129, 159, 160, 161, 1460, 1500, 65535, 65536,
+	lengths := []int{0, 1, 31, 32, 33, 63, 64, 65, 127, 128, 129, 159, 160, 161, 191, 192, 193, 223, 224, 225, 1460, 1500, 65535, 65536,
 		vectorSumChunk - 1, vectorSumChunk, vectorSumChunk + 1, vectorSumChunk + 32, 2*vectorSumChunk + 33, len(big)}
 	for i := 0; i < 200; i++ {
 		lengths = append(lengths, r.IntN(70000))
