@@ -55,9 +55,15 @@ func readFrame(t *testing.T, fd int) ([]byte, error) {
 	return f, readFull(fd, f)
 }
 
+// readFull reads len(b) bytes. A read on a socket with a receive timeout
+// is not restarted after a signal (signal(7)), and the Go runtime signals
+// its threads (preemption), so EINTR means read again.
 func readFull(fd int, b []byte) error {
 	for len(b) > 0 {
 		n, err := unix.Read(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -99,6 +105,9 @@ func isClosed(t *testing.T, fd int) bool {
 	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 	var b [1]byte
 	n, err := unix.Read(fd, b[:])
+	for err == unix.EINTR {
+		n, err = unix.Read(fd, b[:])
+	}
 	return n == 0 && err == nil || err == unix.ECONNRESET
 }
 

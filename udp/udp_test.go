@@ -205,11 +205,22 @@ func mustResolve(network, addr string) *net.UDPAddr {
 	return a
 }
 
+// pollReady is poll(2) again after a signal: poll is never restarted, and
+// the Go runtime signals its threads (preemption). It allocates nothing.
+func pollReady(pfd []unix.PollFd, ms int) (int, error) {
+	for {
+		n, err := unix.Poll(pfd, ms)
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
+}
+
 // waitReadable waits until fd has something to read (or an error).
 func waitReadable(t testing.TB, fd int, events int16) int16 {
 	t.Helper()
 	pfd := []unix.PollFd{{Fd: int32(fd), Events: events}}
-	n, err := unix.Poll(pfd, 2000)
+	n, err := pollReady(pfd, 2000)
 	if err != nil || n == 0 {
 		t.Fatalf("fd %d not ready: %v", fd, err)
 	}
@@ -620,7 +631,7 @@ func TestSplice(t *testing.T) {
 				t.Fatal(err)
 			}
 			pfd[0] = unix.PollFd{Fd: h.flows[idx].fd[0], Events: unix.POLLIN}
-			if n, err := unix.Poll(pfd, 2000); n != 1 || err != nil {
+			if n, err := pollReady(pfd, 2000); n != 1 || err != nil {
 				t.Fatal("reply socket not readable")
 			}
 			h.Event(ref, unix.EPOLLIN)
@@ -673,7 +684,7 @@ func TestAllocs(t *testing.T) {
 			t.Fatal(err)
 		}
 		pfd[0] = unix.PollFd{Fd: h.flows[idx].fd[0], Events: unix.POLLIN}
-		if n, err := unix.Poll(pfd, 2000); n != 1 || err != nil {
+		if n, err := pollReady(pfd, 2000); n != 1 || err != nil {
 			t.Fatal("flow socket not readable")
 		}
 		out.reset()
