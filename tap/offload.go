@@ -131,7 +131,7 @@ func (d *Device) WriteOffload(frames [][]byte, offl []OffloadAt) (int, error) {
 		iov[1].Base = &f[0]
 		iov[1].SetLen(len(f))
 		for {
-			_, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(d.fd), uintptr(unsafe.Pointer(&iov[0])), 2)
+			_, _, e := unix.RawSyscall(unix.SYS_WRITEV, uintptr(d.fd), uintptr(unsafe.Pointer(&iov[0])), 2)
 			if e == unix.EINTR {
 				continue
 			}

@@ -107,7 +107,7 @@ func (s *Stream) ReadFrames(out [][]byte) (int, error) {
 		s.start = 0
 	}
 	for {
-		r, _, e := unix.Syscall(unix.SYS_READ, uintptr(s.fd), uintptr(unsafe.Pointer(&s.buf[s.end])), uintptr(len(s.buf)-s.end))
+		r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(s.fd), uintptr(unsafe.Pointer(&s.buf[s.end])), uintptr(len(s.buf)-s.end))
 		switch {
 		case e == unix.EINTR:
 			continue
@@ -257,7 +257,7 @@ func (s *Stream) Pending() bool { return s.stalled || s.tailOff < s.tailEnd }
 // ends the stall once the socket takes more.
 func (s *Stream) FlushPending() error {
 	for s.tailOff < s.tailEnd {
-		r, _, e := unix.Syscall(unix.SYS_WRITE, uintptr(s.fd), uintptr(unsafe.Pointer(&s.tail[s.tailOff])), uintptr(s.tailEnd-s.tailOff))
+		r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(s.fd), uintptr(unsafe.Pointer(&s.tail[s.tailOff])), uintptr(s.tailEnd-s.tailOff))
 		switch {
 		case e == unix.EINTR:
 			continue
@@ -288,7 +288,7 @@ func (s *Stream) writev(niov, total int) (int, error) {
 	iov := s.iov[:niov]
 	written := 0
 	for written < total {
-		r, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(s.fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		r, _, e := unix.RawSyscall(unix.SYS_WRITEV, uintptr(s.fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
 		switch {
 		case e == unix.EINTR:
 			continue

@@ -142,6 +142,15 @@ var zeroHdr [VnetHdrLen]byte
 // Device is an open tap device. Its methods may be called from any
 // goroutine; Write and WriteBatch are safe concurrently, ReadBatch,
 // Wait and Serve are meant for a single reader.
+//
+// Reads and writes are raw system calls, without the Go scheduler's
+// bookkeeping: the descriptor is non-blocking, so they never sleep, but a
+// write of a 64 KiB frame runs the namespace's whole receive path in our
+// context and takes tens of microseconds. Through the scheduler, the
+// runtime's sysmon thread saw the loop's P held in a system call for
+// longer than 20 us and woke up to hand it off, about 2 500 times a
+// second during a transfer; those wake-ups land on the CPUs that the
+// transfer's two ends need (docs/profiling.md, "The runtime's sysmon").
 type Device struct {
 	fd    int
 	name  string
@@ -237,7 +246,7 @@ func (d *Device) ReadBatch(bufs [][]byte, out [][]byte) (int, error) {
 			return n, syscall.EINVAL
 		}
 	again:
-		r, _, e := unix.Syscall(unix.SYS_READ, uintptr(d.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(d.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 		switch {
 		case e == unix.EINTR:
 			goto again
@@ -270,7 +279,7 @@ func (d *Device) Write(frame []byte) error {
 	iov[1].Base = &frame[0]
 	iov[1].SetLen(len(frame))
 	for {
-		_, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(d.fd), uintptr(unsafe.Pointer(&iov[0])), 2)
+		_, _, e := unix.RawSyscall(unix.SYS_WRITEV, uintptr(d.fd), uintptr(unsafe.Pointer(&iov[0])), 2)
 		if e == unix.EINTR {
 			continue
 		}
@@ -330,7 +339,7 @@ func (d *Device) disconnect() error {
 	var cause error
 	deadline := time.Now().Add(disconnectSettle)
 	for range 4096 {
-		_, _, e := unix.Syscall(unix.SYS_READ, uintptr(d.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		_, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(d.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 		if e == 0 || e == unix.EINTR {
 			continue
 		}

@@ -1012,7 +1012,7 @@ func (h *Handler) discardNow(c *conn) {
 // recv(2) with MSG_TRUNC and no buffer, which TCP sockets support.
 func (h *Handler) discard(c *conn, n int) {
 	for n > 0 {
-		r, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(c.fd), 0, uintptr(n),
+		r, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(c.fd), 0, uintptr(n),
 			unix.MSG_TRUNC|unix.MSG_DONTWAIT, 0, 0)
 		if e == unix.EINTR {
 			continue
@@ -1142,7 +1142,7 @@ func (h *Handler) writeGather(reportErr bool) (written int, all bool, err error)
 	for len(iov) > 0 {
 		h.gatherMsg.Iov = &iov[0]
 		h.gatherMsg.SetIovlen(len(iov))
-		r, _, e := unix.Syscall(unix.SYS_SENDMSG, uintptr(c.fd), uintptr(unsafe.Pointer(&h.gatherMsg)),
+		r, _, e := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(c.fd), uintptr(unsafe.Pointer(&h.gatherMsg)),
 			unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
 		if e == unix.EINTR {
 			continue
@@ -1280,6 +1280,13 @@ func (h *Handler) drained(idx int, c *conn) {
 }
 
 // peekv peeks into the first segs iovecs of peekIov with one recvmsg(2).
+//
+// The socket calls of the data path (peeks, discards, the gather's
+// sendmsg) are raw system calls, without the Go scheduler's bookkeeping:
+// all of them pass MSG_DONTWAIT, so they never sleep, and a sendmsg to a
+// loopback peer runs the peer's receive path in our context. Through the
+// scheduler, sysmon woke up to hand off the loop's P from every call
+// longer than 20 us (see tap.Device).
 func (h *Handler) peekv(fd, segs int) (int, error) {
 	if segs == 1 {
 		h.peeks++
@@ -1288,7 +1295,7 @@ func (h *Handler) peekv(fd, segs int) (int, error) {
 	h.peeks++
 	h.peekMsg.Iov = &h.peekIov[0]
 	h.peekMsg.SetIovlen(segs)
-	r, _, e := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&h.peekMsg)),
+	r, _, e := unix.RawSyscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&h.peekMsg)),
 		unix.MSG_PEEK|unix.MSG_DONTWAIT)
 	h.peekMsg.Iov = nil
 	if e != 0 {
@@ -1300,7 +1307,7 @@ func (h *Handler) peekv(fd, segs int) (int, error) {
 // peek reads from a socket's receive queue without taking the data (the
 // peek offset moves past it); unix.Recvfrom would allocate a sockaddr.
 func peek(fd int, b []byte) (int, error) {
-	r, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)),
+	r, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)),
 		unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
 	if e != 0 {
 		return 0, e
