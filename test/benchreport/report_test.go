@@ -283,3 +283,28 @@ func TestSteadiness(t *testing.T) {
 		t.Errorf("probe error not reported:\n%s", b.String())
 	}
 }
+
+// TestStabilityApartNote: the stability target names the share of the
+// slowest run that the CPUs spent apart, when the series records it.
+func TestStabilityApartNote(t *testing.T) {
+	s := Series{Values: []float64{10, 7, 10}, Apart: []float64{0, 0.09, 0.02}}
+	if a, ok := s.SlowestApart(); !ok || a != 0.09 {
+		t.Errorf("SlowestApart = %v, %v; want 0.09, true", a, ok)
+	}
+	if _, ok := (Series{Values: []float64{10, 7}, Apart: []float64{0}}).SlowestApart(); ok {
+		t.Error("SlowestApart with fewer shares than values: ok")
+	}
+	r := &Results{Throughput: []Throughput{
+		{Proto: ProtoTCP, Path: "tap ns→host", MTU: 1500, Tool: Ours, Gbps: s},
+		{Proto: ProtoTCP, Path: "tap host→ns", MTU: 1500, Tool: Ours, Gbps: Series{Values: []float64{10, 9, 10}}},
+	}}
+	for _, tg := range r.Targets() {
+		if strings.HasPrefix(tg.Name, "stable") {
+			if want := "tap ns→host MTU 1500: slowest at 70% of the median (the CPUs apart for 9% of that run)"; tg.Detail != want {
+				t.Errorf("stability detail %q, want %q", tg.Detail, want)
+			}
+			return
+		}
+	}
+	t.Error("no stability target")
+}

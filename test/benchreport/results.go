@@ -145,6 +145,10 @@ type Series struct {
 	// machine's CPUs were apart while they ran (see Steadiness); Values
 	// holds the runs that replaced them.
 	SetAside []float64 `json:"set_aside,omitempty"`
+	// Apart is, for each run of Values in the same order, the share of
+	// the cache-line probe's samples during it that had the CPUs apart
+	// (see Steadiness); empty when the probe did not run.
+	Apart []float64 `json:"apart,omitempty"`
 }
 
 // Throughput is one iperf3 figure, in Gbit/s at the receiver.
@@ -229,6 +233,15 @@ func (s Series) Min() float64 {
 		return 0
 	}
 	return slices.Min(s.Values)
+}
+
+// SlowestApart is the share of probe samples with the CPUs apart during
+// the slowest run, and whether the series records it.
+func (s Series) SlowestApart() (float64, bool) {
+	if len(s.Values) == 0 || len(s.Apart) != len(s.Values) {
+		return 0, false
+	}
+	return s.Apart[slices.Index(s.Values, s.Min())], true
 }
 
 // Max is the largest value; 0 without values.

@@ -153,7 +153,9 @@ func (b *bench) waitClose(ctx context.Context) {
 
 // steadyRun takes one run of a figure, and takes it again while the CPUs
 // were apart for more than runApartLimit of it, retakes times at most and
-// while the budget lasts. Set-aside values go to the figure's series.
+// while the budget lasts. Set-aside values go to the figure's series, and
+// so does the apart share of the run it returns without an error (Apart,
+// in step with the Values its caller appends).
 func (b *bench) steadyRun(ctx context.Context, f *figure, e *env, run int) (float64, string, error) {
 	for attempt := 0; ; attempt++ {
 		if b.probe != nil {
@@ -179,10 +181,12 @@ func (b *bench) steadyRun(ctx context.Context, f *figure, e *env, run int) (floa
 			if apart > 0 {
 				fmt.Fprintf(os.Stderr, "   %-44s run %d: (CPUs apart for %.0f%% of it: kept)\n", f.name, run, 100*apart)
 			}
+			f.series.Apart = append(f.series.Apart, apart)
 			return v, warning, nil
 		}
 		if attempt == retakes || b.budget <= 0 {
 			st.RunsKeptApart++
+			f.series.Apart = append(f.series.Apart, apart)
 			fmt.Fprintf(os.Stderr, "   %-44s run %d: CPUs apart for %.0f%% of it, kept (%d retakes, %v of the budget left)\n",
 				f.name, run, 100*apart, attempt, max(b.budget, 0).Round(time.Second))
 			return v, warning, nil

@@ -72,6 +72,9 @@ func TestSteadyRun(t *testing.T) {
 	if st := b.res.Steadiness; st.Runs != 3 || st.RunsSetAside != 2 || st.RunsKeptApart != 0 {
 		t.Errorf("steadiness %+v", *st)
 	}
+	if !slices.Equal(f.series.Apart, []float64{0}) {
+		t.Errorf("apart share of the kept run: %v, want [0]", f.series.Apart)
+	}
 
 	// One slow sample in twelve: below the limit, kept at once.
 	f2 := &figure{name: "f2", run: func(ctx context.Context, e *env) (float64, string, error) {
@@ -83,6 +86,9 @@ func TestSteadyRun(t *testing.T) {
 	}}
 	if v, _, _ := b.steadyRun(context.Background(), f2, nil, 1); v != 5 || len(f2.series.SetAside) != 0 {
 		t.Errorf("a run one twelfth apart: %v, set aside %v", v, f2.series.SetAside)
+	}
+	if len(f2.series.Apart) != 1 || f2.series.Apart[0] < 0.05 || f2.series.Apart[0] > 0.1 {
+		t.Errorf("apart share of a run one twelfth apart: %v", f2.series.Apart)
 	}
 
 	// A run that says when it moved its data (as iperf runs do) is judged
@@ -134,6 +140,9 @@ func TestSteadyRun(t *testing.T) {
 	}
 	if b.res.Steadiness.RunsKeptApart != 1 {
 		t.Errorf("runs kept apart: %d", b.res.Steadiness.RunsKeptApart)
+	}
+	if !slices.Equal(f3.series.Apart, []float64{1}) {
+		t.Errorf("apart share of a run kept apart: %v, want [1]", f3.series.Apart)
 	}
 	// Runs after apart ones waited for the CPUs (which the fake never
 	// brings together): maxWait each, out of the budget.
