@@ -192,3 +192,88 @@ func TestStreamLinkStallLogged(t *testing.T) {
 		t.Errorf("%d frames dropped; the log says:\n%s\nwant the stall and %q", s.Dropped, text, want)
 	}
 }
+
+// moreLink is a link whose batches span reads (batchExtender): Receive
+// hands out first frames, then ReceiveMore one entry of more at a time
+// (0: the batch ends), and drained says what Drained reports then.
+type moreLink struct {
+	fd            int
+	first         []int // frames per Receive; past the end, 0
+	more          []int // frames per ReceiveMore; past the end, 0
+	size          int
+	drained       bool
+	receives, ext int
+}
+
+func (l *moreLink) Fd() int { return l.fd }
+func (l *moreLink) Receive(out [][]byte) (int, error) {
+	l.receives++
+	if l.receives > len(l.first) {
+		return 0, nil
+	}
+	return l.fill(out, l.first[l.receives-1]), nil
+}
+func (l *moreLink) ReceiveMore(out [][]byte) (int, error) {
+	l.ext++
+	if l.ext > len(l.more) {
+		return 0, nil
+	}
+	return l.fill(out, l.more[l.ext-1]), nil
+}
+func (l *moreLink) fill(out [][]byte, n int) int {
+	for i := range n {
+		out[i] = unhandledFrame(l.size)
+	}
+	return n
+}
+func (l *moreLink) Send([][]byte) error { return nil }
+func (l *moreLink) Drained() bool       { return l.drained }
+
+// TestLinkBatchSpansReads: the frames a batchExtender adds after the first
+// read of a wake-up join that read's batch (one batch, so one write to each
+// socket and one ACK at its end); the batch ends when the link has nothing
+// more, and a drained link is not read again; a batch stops growing at
+// maxLinkBatch bytes, and the frames after it make a batch of their own.
+func TestLinkBatchSpansReads(t *testing.T) {
+	e := newFuzzEngine(t)
+	defer e.Loop.Close()
+	l := &moreLink{fd: socketPair(t)[0], first: []int{2}, more: []int{3, 4}, size: 1514, drained: true}
+	if err := e.SetLink(l); err != nil {
+		t.Fatal(err)
+	}
+	e.linkReady(unix.EPOLLIN)
+	if e.Stats.Frames != 9 || e.Stats.Batches != 1 {
+		t.Errorf("%d frames in %d batches, want 9 in 1", e.Stats.Frames, e.Stats.Batches)
+	}
+	if l.receives != 1 || l.ext != 3 {
+		t.Errorf("%d reads beginning a batch and %d adding to it, want 1 and 3 (the last empty)", l.receives, l.ext)
+	}
+
+	// Without room (0 frames, not drained) the engine begins a new batch.
+	e.Stats = Stats{}
+	l = &moreLink{fd: socketPair(t)[0], first: []int{1, 1}, more: []int{5}, size: 100}
+	if err := e.SetLink(l); err != nil {
+		t.Fatal(err)
+	}
+	e.linkReady(unix.EPOLLIN)
+	if e.Stats.Frames != 7 || e.Stats.Batches != 2 || l.receives != 3 {
+		t.Errorf("%d frames in %d batches after %d reads, want 7 in 2 after 3", e.Stats.Frames, e.Stats.Batches, l.receives)
+	}
+
+	// A link that always has more: the batch ends at maxLinkBatch.
+	e.Stats = Stats{}
+	always := make([]int, 2*maxLinkBatch/65535)
+	for i := range always {
+		always[i] = 1
+	}
+	l = &moreLink{fd: socketPair(t)[0], first: []int{1}, more: always, size: 65535}
+	if err := e.SetLink(l); err != nil {
+		t.Fatal(err)
+	}
+	e.linkReady(unix.EPOLLIN)
+	perBatch := (maxLinkBatch + 65534) / 65535
+	if e.Stats.Batches != 1 || int(e.Stats.Frames) != perBatch {
+		t.Errorf("%d frames of 65535 bytes in %d batches, want %d in 1: the batch grew past %d bytes",
+			e.Stats.Frames, e.Stats.Batches, perBatch, maxLinkBatch)
+	}
+}

@@ -71,8 +71,16 @@ type StreamLink struct{ S *tap.Stream }
 // Fd returns the socket.
 func (l StreamLink) Fd() int { return l.S.Fd() }
 
-// Receive reads the frames available.
+// Receive reads the frames available, beginning a batch.
 func (l StreamLink) Receive(out [][]byte) (int, error) { return l.S.ReadFrames(out) }
+
+// ReceiveMore adds the frames available to the batch (batchExtender).
+func (l StreamLink) ReceiveMore(out [][]byte) (int, error) { return l.S.ReadMoreFrames(out) }
+
+// Drained reports whether the last read found the socket empty: the
+// engine need not read again to hear it once more (the socket is
+// level-triggered).
+func (l StreamLink) Drained() bool { return l.S.Drained() }
 
 // SleepsOnBulk: a stream socket gathers the frames written while the
 // loop sleeps, and a larger read costs less per frame (bulkLinkBytes).

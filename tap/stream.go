@@ -17,10 +17,12 @@ import (
 //
 // Reading: one read(2) fills as much of a large buffer as the socket has,
 // and every complete frame in it is returned in one batch, as sub-slices of
-// the buffer (valid until the next read). A frame cut by the end of a read
-// stays at the end of the buffer and is moved to its start before the next
-// read, so frames are reassembled whatever the peer's write boundaries; only
-// that partial tail is ever copied. A length outside 14..65535 means the
+// the buffer (valid until the next read that begins a batch). A frame cut
+// by the end of a read stays at the end of the buffer and is moved to its
+// start before the next batch's read, so frames are reassembled whatever
+// the peer's write boundaries; only that partial tail is ever copied. A
+// batch may span reads (ReadMoreFrames), which append after it while the
+// buffer has room. A length outside 14..65535 means the
 // stream is out of step: ErrBadFrameLength, and the connection must be
 // reset.
 //
@@ -58,6 +60,8 @@ type Stream struct {
 	fd         int
 	buf        []byte
 	start, end int // unparsed bytes are buf[start:end]
+	// drained: the last read found the socket empty (EAGAIN).
+	drained bool
 
 	lens [streamMaxIov / 2][4]byte
 	iov  [streamMaxIov]unix.Iovec
@@ -94,9 +98,13 @@ func (s *Stream) Close() error { return unix.Close(s.fd) }
 
 // ReadFrames reads what the socket has and returns the complete frames in
 // out (at most len(out); the rest stay buffered for the next call, which
-// returns them before reading again). io.EOF: the peer closed the stream;
+// returns them before reading again). It begins a batch: the frames of
+// earlier calls are no longer valid. io.EOF: the peer closed the stream;
 // ErrBadFrameLength: reset the connection.
 func (s *Stream) ReadFrames(out [][]byte) (int, error) {
+	if s.start == s.end {
+		s.start, s.end = 0, 0 // all taken: the next read starts the buffer
+	}
 	n := s.parse(out)
 	if n > 0 {
 		return n, nil
@@ -106,12 +114,40 @@ func (s *Stream) ReadFrames(out [][]byte) (int, error) {
 		s.end = copy(s.buf, s.buf[s.start:s.end])
 		s.start = 0
 	}
+	return s.readParse(out)
+}
+
+// ReadMoreFrames is ReadFrames within the batch the last ReadFrames began:
+// no byte of the buffer moves, so every frame returned since then stays
+// valid, and a reader can take what the peer wrote meanwhile before it
+// acts on any of it (one write to the host, one ACK, for several reads).
+// It returns 0 frames, and no error, when the socket has nothing more
+// (Drained then says so) or when the buffer has no room left for a
+// frame: the batch must end, and the next ReadFrames makes room.
+func (s *Stream) ReadMoreFrames(out [][]byte) (int, error) {
+	if n := s.parse(out); n > 0 {
+		return n, nil
+	}
+	if len(s.buf)-s.end < 4+StreamMaxFrame {
+		return 0, nil
+	}
+	return s.readParse(out)
+}
+
+// Drained reports whether the last read found the socket empty.
+func (s *Stream) Drained() bool { return s.drained }
+
+// readParse reads what the socket has into the buffer after s.end and
+// returns the complete frames.
+func (s *Stream) readParse(out [][]byte) (int, error) {
+	s.drained = false
 	for {
 		r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(s.fd), uintptr(unsafe.Pointer(&s.buf[s.end])), uintptr(len(s.buf)-s.end))
 		switch {
 		case e == unix.EINTR:
 			continue
 		case e == unix.EAGAIN:
+			s.drained = true
 			return 0, nil
 		case e != 0:
 			return 0, e
@@ -121,7 +157,7 @@ func (s *Stream) ReadFrames(out [][]byte) (int, error) {
 		s.end += int(r)
 		break
 	}
-	n = s.parse(out)
+	n := s.parse(out)
 	if n == 0 && s.badLength() {
 		return 0, ErrBadFrameLength
 	}
@@ -151,9 +187,6 @@ func (s *Stream) parse(out [][]byte) int {
 		out[n] = s.buf[s.start+4 : s.start+4+l]
 		s.start += 4 + l
 		n++
-	}
-	if s.start == s.end {
-		s.start, s.end = 0, 0
 	}
 	return n
 }

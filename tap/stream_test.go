@@ -75,6 +75,135 @@ func TestStreamReassembly(t *testing.T) {
 	}
 }
 
+// TestStreamBatchSpansReads: frames taken with ReadMoreFrames keep every
+// frame of the batch valid, including one whose start came in an earlier
+// read; the batch ends (0 frames) when the socket is empty, with Drained
+// set, and when the buffer has no room for another frame; the next
+// ReadFrames begins a new batch and returns what is left, in order.
+func TestStreamBatchSpansReads(t *testing.T) {
+	s, peer := socketPair(t)
+	out := make([][]byte, 64)
+	var batch [][]byte // the batch's frames, as returned (not copied)
+	var want [][]byte  // copies of what was written
+	send := func(b []byte) {
+		t.Helper()
+		writeAll(t, peer, b)
+	}
+	// A first read that takes whole frames only: the next one must not
+	// start the buffer over them.
+	whole := frame(200, 0xaa)
+	send(framed(whole))
+	if n, err := s.ReadFrames(out); err != nil || n != 1 {
+		t.Fatalf("ReadFrames: %d frames, %v", n, err)
+	}
+	held := out[0]
+	send(framed(frame(200, 0xbb)))
+	if n, err := s.ReadMoreFrames(out); err != nil || n != 1 || !bytes.Equal(out[0], frame(200, 0xbb)) {
+		t.Fatalf("ReadMoreFrames: %d frames, %v", n, err)
+	}
+	if !bytes.Equal(held, whole) {
+		t.Fatal("ReadMoreFrames wrote over the frame of the batch's first read")
+	}
+	if n, _ := s.ReadMoreFrames(out); n != 0 || !s.Drained() {
+		t.Fatalf("ReadMoreFrames on an empty socket: %d frames, drained %v", n, s.Drained())
+	}
+
+	// A frame cut by the end of the first read: its rest comes later.
+	first, cut := frame(100, 1), frame(3000, 2)
+	want = append(want, first, cut)
+	data := framed(first, cut)
+	send(data[:len(data)-1000])
+	n, err := s.ReadFrames(out)
+	if err != nil || n != 1 {
+		t.Fatalf("ReadFrames: %d frames, %v", n, err)
+	}
+	batch = append(batch, out[:n]...)
+	send(data[len(data)-1000:])
+	for i := byte(3); i < 40; i++ {
+		f := frame(1514, i)
+		want = append(want, f)
+		send(framed(f))
+	}
+	for {
+		n, err := s.ReadMoreFrames(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		batch = append(batch, out[:n]...)
+	}
+	if !s.Drained() {
+		t.Error("the socket is empty but Drained is false")
+	}
+	if len(batch) != len(want) {
+		t.Fatalf("%d frames in the batch, want %d", len(batch), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(batch[i], want[i]) {
+			t.Fatalf("frame %d of the batch changed or differs", i)
+		}
+	}
+
+	// A batch that fills the buffer ends for want of room, not data.
+	big := frame(StreamMaxFrame, 9)
+	go func() {
+		for range 2 * streamBufSize / StreamMaxFrame {
+			unix.Write(peer, framed(big))
+		}
+	}()
+	got := 0
+	batch = batch[:0]
+	for got == 0 {
+		n, err = s.ReadFrames(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += n
+		batch = append(batch, out[:n]...)
+	}
+	for {
+		n, err := s.ReadMoreFrames(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 && (s.Drained() || len(s.buf)-s.end < 4+StreamMaxFrame) {
+			if !s.Drained() {
+				break // no room: the expected end
+			}
+			time.Sleep(time.Millisecond) // the writer is behind
+			continue
+		}
+		got += n
+		batch = append(batch, out[:n]...)
+	}
+	if got >= 2*streamBufSize/StreamMaxFrame || got < streamBufSize/(4+StreamMaxFrame)-1 {
+		t.Fatalf("the batch held %d frames of %d bytes; the buffer holds %d bytes", got, StreamMaxFrame, streamBufSize)
+	}
+	for i, f := range batch {
+		if !bytes.Equal(f, big) {
+			t.Fatalf("frame %d of the full batch changed", i)
+		}
+	}
+	// The next batch takes the rest.
+	for got < 2*streamBufSize/StreamMaxFrame {
+		n, err := s.ReadFrames(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range out[:n] {
+			if !bytes.Equal(f, big) {
+				t.Fatal("a frame of the next batch differs")
+			}
+		}
+		got += n
+		if n == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
 func writeAll(t *testing.T, fd int, b []byte) {
 	for len(b) > 0 {
 		n, err := unix.Write(fd, b)
