@@ -14,7 +14,9 @@
 #   SYSCALLS=1 ...             counts passt's system calls for 2 s
 #   PROFILE=1 ...              records passt for 2 s into build/profile/passt.perf
 #   SS=1 ...                   prints ss -ti of the guest's side mid-run
-#   SHIM_GRO=0 ...             the shim without -gro: one tap write per frame
+#   SHIM_GRO=0 ...             the plain shim (no -gro, no -gso): one tap
+#                              write per frame to the guest, one tap read
+#                              per frame from it
 # Output: one line of figures, then what was asked for.
 set -eu
 
@@ -49,7 +51,7 @@ in_guest() { nsenter -t "$holder" -n -- "$@"; }
 passt=$!
 pids="$pids $passt"
 for _ in $(seq 100); do [ -S "$tmp/sock" ] && break; sleep 0.05; done
-gro=-gro
+gro="-gro -gso"
 [ "${SHIM_GRO:-1}" = 0 ] && gro=
 nsenter -t "$holder" -n -- "$out/shim" $gro "$tmp/sock" tap0 "$mtu" >"$tmp/shim.log" 2>&1 &
 shim=$!

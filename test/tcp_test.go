@@ -196,26 +196,29 @@ func TestTCPPasstGuest(t *testing.T) {
 	}
 }
 
-// TestTCPPasstGuestGRO: the shim's -gro mode, which the benchmarks use,
-// delivers what passt sends intact, IPv4 and IPv6, each way at MTU 1500,
-// and really merges: the guest's tap receives far fewer frames than
-// passt's segments.
+// TestTCPPasstGuestGRO: the shim's -gro and -gso modes, which the
+// benchmarks use, deliver what passt and the guest send intact, IPv4 and
+// IPv6, each way at MTU 1500, and really merge and cut: the guest's tap
+// receives far fewer frames than passt's segments, and sends far fewer
+// than the segments passt receives (the kernel's TSO super-frames, cut by
+// the shim).
 func TestTCPPasstGuestGRO(t *testing.T) {
 	requireCommands(t, "socat")
 	ns := netns(t)
 	sock, _, _ := startPasst(t, "-a", "10.0.2.15", "-n", "24", "-g", "10.0.2.2", "-a", "fd00:abcd::2", "-g", "fd00:abcd::1", "-m", "1500")
 	var shimErr bytes.Buffer
-	runShim(t, ns, &shimErr, "-gro", sock, "tap0", "1500")
+	runShim(t, ns, &shimErr, "-gro", "-gso", sock, "tap0", "1500")
 	guestAddress(t, ns)
 	guestAddress6(t, ns)
-	rxPackets := func() int {
-		out, err := inNS(t, ns, "cat", "/sys/class/net/tap0/statistics/rx_packets")
+	packets := func(dir string) int {
+		out, err := inNS(t, ns, "cat", "/sys/class/net/tap0/statistics/"+dir+"_packets")
 		n, convErr := strconv.Atoi(strings.TrimSpace(out))
 		if err != nil || convErr != nil {
-			t.Fatalf("tap0 rx_packets: %v %v: %s", err, convErr, out)
+			t.Fatalf("tap0 %s_packets: %v %v: %s", dir, err, convErr, out)
 		}
 		return n
 	}
+	rxPackets := func() int { return packets("rx") }
 	data := randomData(t, 16<<20)
 	want := fmt.Sprintf("%x", sha256.Sum256(data))
 	for _, fam := range []struct{ network, listen, target string }{
@@ -238,8 +241,14 @@ func TestTCPPasstGuestGRO(t *testing.T) {
 		port = hostServer(t, fam.network, fam.listen, hashReply)
 		cmd := exec.Command("ip", "netns", "exec", ns, "socat", "-t", "30", "-", fmt.Sprintf(fam.target, port))
 		cmd.Stdin = bytes.NewReader(data)
+		before = packets("tx")
 		if out, err := cmd.Output(); err != nil || string(out) != want {
 			t.Errorf("%s: upload: %v, host's hash %q", fam.network, err, out)
+		}
+		if frames, segs := packets("tx")-before, len(data)/1460; frames*4 > segs {
+			t.Errorf("%s: the guest sent %d frames for %d segments: no super-frames to cut", fam.network, frames, segs)
+		} else {
+			t.Logf("%s: the guest sent %d frames for %d segments", fam.network, frames, segs)
 		}
 	}
 	if s := shimErr.String(); s != "" {

@@ -7,7 +7,7 @@
 // network stack (DHCP clients, SLAAC, ping, iperf3) then talks to passt the
 // way a guest kernel behind QEMU's virtio-net would.
 //
-// Usage: shim [-gro] SOCKET IFNAME [MTU]
+// Usage: shim [-gro] [-gso] SOCKET IFNAME [MTU]
 //
 // It prints "ready" on stdout once the tap exists and the socket is
 // connected, and exits when passt closes the connection.
@@ -16,7 +16,11 @@
 // namespace's stack takes it alone: the tests see passt's frames as they
 // are. With -gro the shim merges TCP segments as a virtio-net guest's GRO
 // would (see gro.go), for the benchmarks; on exit it reports on stderr
-// how many frames it wrote and how many segments went into them.
+// how many frames it wrote and how many segments went into them. With
+// -gso the namespace's stack hands the shim TCP super-frames, which it
+// cuts into MTU-sized frames as the stack's own segmentation would (see
+// gso.go): one write per frame to passt, as QEMU, and no tap read per
+// frame, which QEMU does not have either.
 package main
 
 import (
@@ -35,10 +39,11 @@ import (
 
 func main() {
 	gro := flag.Bool("gro", false, "merge TCP segments to the guest as GRO would")
+	gso := flag.Bool("gso", false, "take TCP super-frames from the guest and cut them as GSO would")
 	flag.Parse()
 	args := flag.Args()
 	if len(args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: shim [-gro] SOCKET IFNAME [MTU]")
+		fmt.Fprintln(os.Stderr, "usage: shim [-gro] [-gso] SOCKET IFNAME [MTU]")
 		os.Exit(2)
 	}
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
@@ -50,12 +55,19 @@ func main() {
 		fatal("%v", err)
 	}
 	flags := uint16(unix.IFF_TAP | unix.IFF_NO_PI)
-	if *gro {
+	vnet := *gro || *gso
+	if vnet {
 		flags |= unix.IFF_VNET_HDR
 	}
 	ifr.SetUint16(flags)
 	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
 		fatal("TUNSETIFF: %v", err)
+	}
+	if *gso {
+		offloads := tunOffloadCSUM | tunOffloadTSO4 | tunOffloadTSO6 | tunOffloadTSOECN
+		if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, offloads); err != nil {
+			fatal("TUNSETOFFLOAD: %v", err)
+		}
 	}
 	if err := setTxQueueLen(args[1], txQueueLen); err != nil {
 		fatal("%v", err)
@@ -77,41 +89,63 @@ func main() {
 	}
 	fmt.Println("ready")
 
+	seg := &segmenter{emit: func(b []byte) error {
+		binary.BigEndian.PutUint32(b, uint32(len(b)-gsoRoom))
+		_, err := conn.Write(b)
+		return err
+	}}
+	switch {
+	case vnet:
+		go tapToPasstVnet(tap, conn, seg, *gso)
+	default:
+		go tapToPasst(tap, conn)
+	}
 	if *gro {
-		go tapToPasstVnet(tap, conn)
-		passtToTapGRO(conn, tap)
+		passtToTapGRO(conn, tap, seg)
 		return
 	}
-	go func() { // tap -> passt
-		buf := make([]byte, 4+65536)
-		for {
-			n, err := tap.Read(buf[4:])
-			if err != nil {
-				fatal("tap read: %v", err)
-			}
-			binary.BigEndian.PutUint32(buf, uint32(n))
-			if _, err := conn.Write(buf[:4+n]); err != nil {
-				os.Exit(0)
-			}
+	passtToTap(conn, tap, vnet)
+}
+
+// tapToPasst relays the guest's frames to passt, one write each.
+func tapToPasst(tap *os.File, conn net.Conn) {
+	buf := make([]byte, 4+65536)
+	for {
+		n, err := tap.Read(buf[4:])
+		if err != nil {
+			fatal("tap read: %v", err)
 		}
-	}()
-	r := bufio.NewReaderSize(conn, 1<<20) // passt -> tap
+		binary.BigEndian.PutUint32(buf, uint32(n))
+		if _, err := conn.Write(buf[:4+n]); err != nil {
+			os.Exit(0)
+		}
+	}
+}
+
+// passtToTap relays passt's frames to the tap, one write each, after an
+// empty virtio-net header if the tap takes one.
+func passtToTap(conn net.Conn, tap *os.File, vnet bool) {
+	r := bufio.NewReaderSize(conn, 1<<20)
 	// Frames may exceed 65535 bytes: a UDP datagram of 65507 bytes
 	// comes as one IPv4 frame of 65549.
-	buf := make([]byte, 1<<17)
+	buf := make([]byte, vnetHdrLen+1<<17)
+	off := 0
+	if vnet {
+		off = vnetHdrLen
+	}
 	var hdr [4]byte
 	for {
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
 			os.Exit(0)
 		}
 		n := binary.BigEndian.Uint32(hdr[:])
-		if n > uint32(len(buf)) {
+		if n > uint32(len(buf)-off) {
 			fatal("frame of %d bytes", n)
 		}
-		if _, err := io.ReadFull(r, buf[:n]); err != nil {
+		if _, err := io.ReadFull(r, buf[off:off+int(n)]); err != nil {
 			os.Exit(0)
 		}
-		if _, err := tap.Write(buf[:n]); err != nil && !errors.Is(err, unix.EIO) {
+		if _, err := tap.Write(buf[:off+int(n)]); err != nil && !errors.Is(err, unix.EIO) {
 			// EIO: the interface is down; the frame is dropped,
 			// as a NIC whose link is down would.
 			fatal("tap write: %v", err)
@@ -120,24 +154,31 @@ func main() {
 }
 
 // tapToPasstVnet relays the guest's frames to passt from a tap opened with
-// IFF_VNET_HDR. No offload is enabled on the tap, so the kernel completes
-// every frame (checksum, segmentation) and its header says nothing.
-func tapToPasstVnet(tap *os.File, conn net.Conn) {
-	// The header is read to buf[2:12], then overwritten by the length.
-	buf := make([]byte, 2+vnetHdrLen+65536)
+// IFF_VNET_HDR. Without -gso no offload is enabled on the tap, so the
+// kernel completes every frame (checksum, segmentation) and its header
+// says nothing; with it the segmenter completes them.
+func tapToPasstVnet(tap *os.File, conn net.Conn, seg *segmenter, gso bool) {
+	// The header is read to buf[gsoRoom:at], the frame after it; once the
+	// header is parsed, the gsoRoom bytes in front of the frame take its
+	// length.
+	const at = gsoRoom + vnetHdrLen
+	buf := make([]byte, at+maxFrame)
 	for {
-		n, err := tap.Read(buf[2:])
+		n, err := tap.Read(buf[gsoRoom:])
 		if err != nil {
 			fatal("tap read: %v", err)
 		}
 		if n < vnetHdrLen {
 			continue
 		}
-		if buf[2] != 0 || buf[3] != 0 {
-			fatal("tap read: offload in a frame from the guest (flags %#x, gso %d)", buf[2], buf[3])
+		h := parseVnetHeader(buf[gsoRoom : gsoRoom+vnetHdrLen])
+		if !gso && (h.flags != 0 || h.gsoType != 0) {
+			fatal("tap read: offload in a frame from the guest (flags %#x, gso %d)", h.flags, h.gsoType)
 		}
-		binary.BigEndian.PutUint32(buf[8:12], uint32(n-vnetHdrLen))
-		if _, err := conn.Write(buf[8 : 2+n]); err != nil {
+		if err := seg.relay(h, buf[at-gsoRoom:gsoRoom+n]); err != nil {
+			if errors.Is(err, errBadOffload) {
+				fatal("tap read: %v (header %+v, %d bytes)", err, h, n-vnetHdrLen)
+			}
 			os.Exit(0)
 		}
 	}
@@ -145,7 +186,7 @@ func tapToPasstVnet(tap *os.File, conn net.Conn) {
 
 // passtToTapGRO relays passt's frames to the tap through a coalescer,
 // merging within each read from passt's socket.
-func passtToTapGRO(conn net.Conn, tap *os.File) {
+func passtToTapGRO(conn net.Conn, tap *os.File, seg *segmenter) {
 	c := newCoalescer(func(b []byte) error {
 		if _, err := tap.Write(b); err != nil && !errors.Is(err, unix.EIO) {
 			return err // EIO: link down, dropped as by plain relay
@@ -176,6 +217,9 @@ func passtToTapGRO(conn net.Conn, tap *os.File) {
 		m, err := conn.Read(buf[end:])
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "shim: %d frames to the guest; %d merged from %d TCP segments\n", c.frames, c.superFrames, c.superSegs)
+			if n := seg.superFrames.Load(); n > 0 {
+				fmt.Fprintf(os.Stderr, "shim: %d TCP super-frames from the guest, cut into %d frames\n", n, seg.superSegs.Load())
+			}
 			os.Exit(0)
 		}
 		end += m
