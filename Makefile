@@ -35,7 +35,12 @@ SOURCES := $(shell find . \( -name '*.go' -o -name '*.s' \) -not -path './.git/*
 
 all: passt pasta
 
-passt: $(SOURCES)
+# build/version holds the version the binary was built with, rewritten only
+# when it changes: a commit that touches no source still rebuilds the
+# binary, so that --version (and make bench's report) names it.
+VERSION_STAMP := $(shell mkdir -p build && { echo '$(VERSION)' | cmp -s - build/version || echo '$(VERSION)' >build/version; } && echo build/version)
+
+passt: $(SOURCES) $(VERSION_STAMP)
 	$(GO) build $(GOFLAGS_BUILD) -o $@ ./cmd/passt
 
 # A hard link, not a symlink: AppArmor resolves links before attaching a
