@@ -73,7 +73,12 @@ func (l *localCC) apply(fd int) {
 	case localCCKeep:
 		return
 	case localCCSet:
-		_ = unix.SetsockoptString(fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION, l.name)
+		if unix.SetsockoptString(fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION, l.name) != nil {
+			// Refused here (another thread's capabilities, a
+			// sysctl changed): the next choice, for this socket
+			// and those after it.
+			l.choose(fd, l.name)
+		}
 		return
 	}
 	l.state = localCCKeep
@@ -81,7 +86,23 @@ func (l *localCC) apply(fd int) {
 	if err != nil || !strings.HasPrefix(cur, "bbr") {
 		return
 	}
-	for _, name := range localCCChoices {
+	l.choose(fd, "")
+}
+
+// choose sets fd to the first of localCCChoices after the one named
+// after (all of them if after is not one) that the kernel takes, and
+// makes it the choice; if none is taken, local sockets are left alone
+// from then on.
+func (l *localCC) choose(fd int, after string) {
+	l.state = localCCKeep
+	choices := localCCChoices[:]
+	for i, name := range choices {
+		if name == after {
+			choices = choices[i+1:]
+			break
+		}
+	}
+	for _, name := range choices {
 		if unix.SetsockoptString(fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION, name) == nil {
 			l.state, l.name = localCCSet, name
 			return

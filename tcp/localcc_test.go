@@ -173,3 +173,43 @@ func listenOn(t *testing.T, addr string) (int, netip.AddrPort) {
 	sa, _ := unix.Getsockname(fd)
 	return fd, netip.AddrPortFrom(a, uint16(sa.(*unix.SockaddrInet4).Port))
 }
+
+// TestLocalCCRefusedFallsBack: a choice the kernel refuses for a socket
+// (setsockopt(TCP_CONGESTION) fails: another thread's capabilities, a
+// changed sysctl) does not leave the socket on the default: the next
+// choice is tried, and becomes the choice for the sockets after it.
+func TestLocalCCRefusedFallsBack(t *testing.T) {
+	cc := func(fd int) string {
+		name, err := unix.GetsockoptString(fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return name
+	}
+	socket := func() int {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(fd) })
+		return fd
+	}
+	// A name no kernel has: refused like a choice not permitted.
+	l := localCC{state: localCCSet, name: "no-such-cc"}
+	first := socket()
+	l.apply(first)
+	if l.state != localCCSet || l.name != cc(first) || l.name == "no-such-cc" {
+		t.Fatalf("after a refusal: state %v, choice %q, socket on %q", l.state, l.name, cc(first))
+	}
+	// A refused choice among ours: the ones after it.
+	l = localCC{state: localCCSet, name: "cubic"}
+	l.choose(socket(), "cubic")
+	if l.state != localCCSet || l.name != "reno" {
+		t.Errorf("after cubic was refused: state %v, choice %q, want reno", l.state, l.name)
+	}
+	second := socket()
+	l.apply(second)
+	if got := cc(second); got != l.name {
+		t.Errorf("the next socket is on %q, want %q", got, l.name)
+	}
+}

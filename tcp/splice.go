@@ -94,12 +94,19 @@ func (s *Splicer) FromHost(fd int, local netip.AddrPort, toPort uint16) bool {
 	}
 	var out int
 	var err error
-	s.nsThread.Do(func() { out, err = socketFor(dst) })
+	s.nsThread.Do(func() {
+		// The namespace's thread keeps the capabilities that let us
+		// choose its congestion control; the others may not have them
+		// (setsockopt(TCP_CONGESTION) from another thread failed with
+		// EPERM, and the socket kept BBR).
+		if out, err = socketFor(dst); err == nil {
+			s.nsCC.apply(out)
+		}
+	})
 	if err != nil {
 		log.Debugf("splice: socket in namespace: %v", err)
 		return false
 	}
-	s.nsCC.apply(out)
 	return s.start(fd, out, netip.AddrPortFrom(dst, toPort))
 }
 
