@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"sync/atomic"
 
+	"golang.org/x/sys/unix"
+
 	"passt/pkt"
 )
 
@@ -41,20 +43,9 @@ import (
 // the ones' complement sum from csum_start to the end, stored at
 // csum_start + csum_offset.
 
-const (
-	tunOffloadCSUM   = 0x01 // TUN_F_CSUM
-	tunOffloadTSO4   = 0x02 // TUN_F_TSO4
-	tunOffloadTSO6   = 0x04 // TUN_F_TSO6
-	tunOffloadTSOECN = 0x08 // TUN_F_TSO_ECN
-	vnetGSONone      = 0
-	vnetGSOECN       = 0x80 // VIRTIO_NET_HDR_GSO_ECN, with a GSO type
-	tcpFlagFIN       = 0x01
-	tcpFlagCWR       = 0x80
-
-	// gsoRoom is what the segmenter needs in front of a frame: the 4-byte
-	// length of QEMU's stream framing.
-	gsoRoom = 4
-)
+// gsoRoom is what the segmenter needs in front of a frame: the 4-byte
+// length of QEMU's stream framing.
+const gsoRoom = 4
 
 var errBadOffload = errors.New("malformed offload frame")
 
@@ -94,8 +85,8 @@ type segmenter struct {
 // payload emitted just before, so no payload is copied.
 func (s *segmenter) relay(h vnetHeader, buf []byte) error {
 	frame := buf[gsoRoom:]
-	switch h.gsoType &^ vnetGSOECN {
-	case vnetGSONone:
+	switch h.gsoType &^ unix.VIRTIO_NET_HDR_GSO_ECN {
+	case unix.VIRTIO_NET_HDR_GSO_NONE:
 		if h.flags&vnetNeedsCsum != 0 {
 			if err := completeChecksum(frame, h.csumStart, h.csumOffset); err != nil {
 				return err
@@ -126,7 +117,7 @@ func completeChecksum(frame []byte, start, offset int) error {
 // segment cuts a TCP super-frame into gso_size pieces.
 func (s *segmenter) segment(h vnetHeader, buf []byte) error {
 	frame := buf[gsoRoom:]
-	v6 := h.gsoType&^vnetGSOECN == vnetGSOTCPv6
+	v6 := h.gsoType&^unix.VIRTIO_NET_HDR_GSO_ECN == vnetGSOTCPv6
 	if len(frame) < ethHdrLen {
 		return errBadOffload
 	}
@@ -187,10 +178,10 @@ func (s *segmenter) segment(h vnetHeader, buf []byte) error {
 		binary.BigEndian.PutUint32(tcp[4:], seq0+uint32(off))
 		flags := flags0
 		if i > 0 {
-			flags &^= tcpFlagCWR
+			flags &^= pkt.TCPFlagCWR
 		}
 		if off+n < payload {
-			flags &^= tcpFlagFIN | tcpFlagPSH
+			flags &^= pkt.TCPFlagFIN | pkt.TCPFlagPSH
 		}
 		tcp[13] = flags
 		tcp[16], tcp[17] = 0, 0

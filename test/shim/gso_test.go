@@ -8,6 +8,8 @@ import (
 	"errors"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"passt/pkt"
 )
 
@@ -42,10 +44,10 @@ func TestSegmentTCP(t *testing.T) {
 	const mss, total = 1448, 10*1448 + 300
 	for _, v6 := range []bool{false, true} {
 		super := seg{v6: v6, sport: 40000, seq: 0xfffff000, ack: 77, window: 500,
-			flags: tcpFlagACK | tcpFlagPSH | tcpFlagFIN | tcpFlagCWR, payload: total}
+			flags: tcpFlagACK | tcpFlagPSH | pkt.TCPFlagFIN | pkt.TCPFlagCWR, payload: total}
 		in := frame(super)
 		l4 := ethHdrLen + 20
-		h := vnetHeader{flags: vnetNeedsCsum, gsoType: vnetGSOTCPv4 | vnetGSOECN, hdrLen: l4 + 20,
+		h := vnetHeader{flags: vnetNeedsCsum, gsoType: vnetGSOTCPv4 | unix.VIRTIO_NET_HDR_GSO_ECN, hdrLen: l4 + 20,
 			gsoSize: mss, csumStart: l4, csumOffset: 16}
 		if v6 {
 			l4 = ethHdrLen + 40
@@ -69,10 +71,10 @@ func TestSegmentTCP(t *testing.T) {
 			want.payload = min(mss, total-i*mss)
 			want.flags = tcpFlagACK
 			if i == 0 {
-				want.flags |= tcpFlagCWR
+				want.flags |= pkt.TCPFlagCWR
 			}
 			if i == len(got)-1 {
-				want.flags |= tcpFlagPSH | tcpFlagFIN
+				want.flags |= tcpFlagPSH | pkt.TCPFlagFIN
 			}
 			w := frame(want)
 			if !v6 {

@@ -64,7 +64,7 @@ func main() {
 		fatal("TUNSETIFF: %v", err)
 	}
 	if *gso {
-		offloads := tunOffloadCSUM | tunOffloadTSO4 | tunOffloadTSO6 | tunOffloadTSOECN
+		offloads := unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6 | unix.TUN_F_TSO_ECN
 		if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, offloads); err != nil {
 			fatal("TUNSETOFFLOAD: %v", err)
 		}
