@@ -424,7 +424,8 @@ const maxLinkBatch = 1 << 20
 
 // batchExtender is a Link that can add frames to the batch of its last
 // Receive, keeping that batch's frames valid (tap.Stream.ReadMoreFrames).
-// 0 frames: nothing more now, or no room; the batch ends.
+// 0 frames: nothing more now, no room, or only part of a frame; the batch
+// ends.
 type batchExtender interface {
 	ReceiveMore(out [][]byte) (int, error)
 }

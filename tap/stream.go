@@ -122,8 +122,9 @@ func (s *Stream) ReadFrames(out [][]byte) (int, error) {
 // valid, and a reader can take what the peer wrote meanwhile before it
 // acts on any of it (one write to the host, one ACK, for several reads).
 // It returns 0 frames, and no error, when the socket has nothing more
-// (Drained then says so) or when the buffer has no room left for a
-// frame: the batch must end, and the next ReadFrames makes room.
+// (Drained then says so), when the buffer has no room left for a frame,
+// or when a read brought only part of one: the batch ends there, and the
+// next ReadFrames makes room.
 func (s *Stream) ReadMoreFrames(out [][]byte) (int, error) {
 	if n := s.parse(out); n > 0 {
 		return n, nil
