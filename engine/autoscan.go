@@ -15,7 +15,9 @@ import (
 )
 
 // Automatic forwarding ("auto", pasta): every second the bound ports of
-// each side are read from its /proc/net tables, and a port of an "auto"
+// each side are listed, over sock_diag (procnet.Diag: a socket opened in
+// each side's namespace) or, on kernels without it, from the side's
+// /proc/net tables, and a port of an "auto"
 // rule is listened on while the matching port is bound on the other side:
 // -t and -u rules follow the namespace with host-side sockets, -T and -U
 // rules the host with namespace-side ones. TCP counts listening sockets;
@@ -46,6 +48,8 @@ type autoScan struct {
 	nsDir   int // /proc/thread-self/net of the namespace thread
 	hostDir int // /proc/self/net in the host's namespace
 	scanner *procnet.Scanner
+	ns      *procnet.Source
+	host    *procnet.Source
 	rules   []autoRule
 	timer   *loop.Timer
 	udp     bool // some rule is UDP: scan the UDP tables too
@@ -77,8 +81,10 @@ func (e *Engine) EnableAutoScan(t *ns.Thread, inbound, outbound []fwd.Rule) erro
 		a.udp = a.udp || ar.rule.Proto == fwd.UDP
 	}
 	var err error
+	var nsDiag *procnet.Diag
 	t.Do(func() {
 		a.nsDir, err = unix.Open("/proc/thread-self/net", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		nsDiag = openDiag("the namespace")
 	})
 	if err != nil {
 		return err
@@ -86,6 +92,8 @@ func (e *Engine) EnableAutoScan(t *ns.Thread, inbound, outbound []fwd.Rule) erro
 	if a.hostDir, err = unix.Open("/proc/self/net", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
 		return err
 	}
+	a.ns = procnet.NewSource(nsDiag, a.nsDir, a.scanner)
+	a.host = procnet.NewSource(openDiag("the host"), a.hostDir, a.scanner)
 	tm, err := e.Loop.NewTimer(loop.MakeRef(KindAutoScan, 0))
 	if err != nil {
 		return err
@@ -94,6 +102,17 @@ func (e *Engine) EnableAutoScan(t *ns.Thread, inbound, outbound []fwd.Rule) erro
 	e.auto = a
 	a.scan()
 	return tm.Set(scanInterval, scanInterval)
+}
+
+// openDiag opens a sock_diag socket in the calling thread's namespace
+// (side names it), or returns nil: the scans then read /proc/net.
+func openDiag(side string) *procnet.Diag {
+	d, err := procnet.OpenDiag()
+	if err != nil {
+		log.Debugf("auto forwarding: %s: %v: scanning /proc/net instead", side, err)
+		return nil
+	}
+	return d
 }
 
 // tick runs a scan when the timer fires.
@@ -108,21 +127,21 @@ func (a *autoScan) scan() {
 		a.seenNS[i].Zero()
 		a.seenHost[i].Zero()
 	}
-	if err := a.scanner.ScanAt(a.nsDir, "tcp", &a.seenNS[pTCP]); err != nil {
+	if err := a.ns.Scan("tcp", &a.seenNS[pTCP]); err != nil {
 		log.Debugf("auto forwarding: scanning the namespace: %v", err)
 		return
 	}
-	if err := a.scanner.ScanAt(a.hostDir, "tcp", &a.seenHost[pTCP]); err != nil {
+	if err := a.host.Scan("tcp", &a.seenHost[pTCP]); err != nil {
 		log.Debugf("auto forwarding: scanning the host: %v", err)
 		return
 	}
 	a.exclude(pTCP)
 	if a.udp {
-		if err := a.scanner.ScanAt(a.nsDir, "udp", &a.seenNS[pUDP]); err != nil {
+		if err := a.ns.Scan("udp", &a.seenNS[pUDP]); err != nil {
 			log.Debugf("auto forwarding: scanning the namespace: %v", err)
 			return
 		}
-		if err := a.scanner.ScanAt(a.hostDir, "udp", &a.seenHost[pUDP]); err != nil {
+		if err := a.host.Scan("udp", &a.seenHost[pUDP]); err != nil {
 			log.Debugf("auto forwarding: scanning the host: %v", err)
 			return
 		}

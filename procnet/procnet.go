@@ -5,6 +5,12 @@
 // automatic port forwarding ("auto" in -t, -u, -T, -U): a port is forwarded
 // only while something is bound to it on the other side.
 //
+// There are two ways to ask. Diag (diag.go) asks the kernel over
+// NETLINK_SOCK_DIAG for the sockets in the right state only, which is what
+// the scans use; the procfs tables described below are the fallback for
+// kernels without the diag modules, and what upstream passt reads. A Source
+// picks between the two for one side. Both give the same ports.
+//
 // Theory of operation. /proc/net/tcp, tcp6, udp and udp6 list one socket per
 // line after a header line:
 //

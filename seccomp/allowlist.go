@@ -80,8 +80,8 @@ var allowList = []Syscall{
 	// The event loop and the guest link.
 	{Name: "epoll_wait", Alt: "epoll_pwait", Modes: both, Why: "the event loop waits for ready descriptors"},
 	{Name: "epoll_ctl", Modes: both, Why: "the event loop and the runtime's poller add, change and remove descriptors"},
-	{Name: "read", Modes: both, Why: "tap frames, passt's stream socket, timerfd and eventfd counters, inotify, /proc tables"},
-	{Name: "write", Modes: both, Why: "eventfd wake-ups, the log file, pcap header, the status pipe, the release byte to pasta's command"},
+	{Name: "read", Modes: both, Why: "tap frames, passt's stream socket, timerfd and eventfd counters, inotify, /proc tables, sock_diag replies"},
+	{Name: "write", Modes: both, Why: "eventfd wake-ups, the log file, pcap header, the status pipe, the release byte to pasta's command, sock_diag requests"},
 	{Name: "writev", Modes: both, Why: "frames to the tap (virtio-net header + frame) and the stream socket, pcap records"},
 	{Name: "close", Modes: both, Why: "sockets of ended connections, listeners auto forwarding drops, the status pipe"},
 	{Name: "dup3", Modes: both, Why: "a daemon points its stderr at /dev/null once it has reported readiness"},
