@@ -172,6 +172,7 @@ func (r *Results) WriteMarkdown(w io.Writer, chartTCP, chartUDP string) error {
 	if chartTCP != "" {
 		p("![TCP throughput per path and MTU](%s)\n\n", chartTCP)
 	}
+	r.cpuTable(&b, &n)
 	r.throughputTable(&b, &n, ProtoUDP)
 	if chartUDP != "" {
 		p("![UDP throughput per path and MTU](%s)\n\n", chartUDP)
@@ -289,6 +290,60 @@ func (r *Results) throughputTable(b *strings.Builder, n *notes, proto string) {
 			lo, _ := r.LoopbackThroughput(proto, r.udpLen(proto, mtu))
 			p("| %s | %d | %s | %s | %s | %s | %s |\n", path, mtu, n.cell(ours, ook), n.cell(up, uok), n.cell(sl, sok),
 				ratio(ours, up), ratio(ours, lo))
+		}
+	}
+	p("\n")
+}
+
+// cpuTable writes what each TCP path cost the machine per GB moved. A path
+// can move at most as many GB a second as the machine has CPUs over its
+// cost (every CPU busy on it and nothing else), so the cost bounds the rate
+// whatever the scheduling: the table gives that limit, next to the
+// loopback's measured rate, for the paths whose figures fall short of a
+// share of it.
+func (r *Results) cpuTable(b *strings.Builder, n *notes) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	rows := 0
+	for _, t := range r.Throughput {
+		if t.Proto == ProtoTCP && len(t.CPU.Values) > 0 {
+			rows++
+		}
+	}
+	if rows == 0 || r.Machine.Cores <= 0 {
+		return
+	}
+	cores := float64(r.Machine.Cores)
+	limit := func(cpu Series) float64 { return 8 * cores / cpu.Median() } // Gbit/s
+	loRate, lrok := r.LoopbackThroughput(ProtoTCP, 0)
+	p("## TCP: CPU time per GB moved, seconds (lower is better)\n\n")
+	p("The machine's CPU time over each kept run (all %d CPUs: both iperf3 ends, the tool, the kernel), ", r.Machine.Cores)
+	p("divided by the bytes received. With every CPU busy moving the data and nothing else, ")
+	p("a path costing C seconds per GB moves at most %d ÷ C GB a second: the limit below, ", r.Machine.Cores)
+	p("against the loopback's measured rate")
+	if lo, ok := r.LoopbackCPU(ProtoTCP, 0); ok && lrok {
+		p(" (the loopback itself: %s s per GB, a limit of %s Gbit/s against the %s it reached)",
+			n.cell(lo, true), FormatValue(limit(lo)), FormatValue(loRate.Median()))
+	}
+	p(".\n\n")
+	p("| path | MTU | passt-go | Debian passt | slirp4netns | passt-go ÷ Debian | limit passt-go, Gbit/s | limit ÷ loopback |\n")
+	p("| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, path := range ThroughputPaths {
+		for _, mtu := range MTUs {
+			ours, ook := r.FindCPU(ProtoTCP, path, mtu, Ours)
+			up, uok := r.FindCPU(ProtoTCP, path, mtu, Upstream)
+			sl, sok := r.FindCPU(ProtoTCP, path, mtu, Slirp)
+			if !ook && !uok && !sok {
+				continue
+			}
+			lim, share := "–", "–"
+			if ook && ours.Median() > 0 {
+				lim = FormatValue(limit(ours))
+				if lrok && loRate.Median() > 0 {
+					share = fmt.Sprintf("%.2f", limit(ours)/loRate.Median())
+				}
+			}
+			p("| %s | %d | %s | %s | %s | %s | %s | %s |\n", path, mtu, n.cell(ours, ook), n.cell(up, uok), n.cell(sl, sok),
+				ratio(ours, up), lim, share)
 		}
 	}
 	p("\n")

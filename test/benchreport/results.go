@@ -159,6 +159,10 @@ type Throughput struct {
 	Len   int    `json:"len,omitempty"` // UDP payload per datagram
 	Tool  string `json:"tool"`
 	Gbps  Series `json:"gbps"`
+	// CPU is the machine's CPU time (all CPUs, every process and the
+	// kernel) per GB received, in seconds, for the runs kept in Gbps:
+	// what moving the data cost, whatever the rate.
+	CPU Series `json:"cpu_s_per_gb,omitzero"`
 }
 
 // Latency is one request-response figure, in microseconds per transaction.
@@ -258,6 +262,26 @@ func (r *Results) FindThroughput(proto, path string, mtu int, tool string) (Seri
 	for _, t := range r.Throughput {
 		if t.Proto == proto && t.Path == path && t.MTU == mtu && t.Tool == tool {
 			return t.Gbps, true
+		}
+	}
+	return Series{}, false
+}
+
+// FindCPU returns the CPU time per GB of a throughput figure.
+func (r *Results) FindCPU(proto, path string, mtu int, tool string) (Series, bool) {
+	for _, t := range r.Throughput {
+		if t.Proto == proto && t.Path == path && t.MTU == mtu && t.Tool == tool && len(t.CPU.Values) > 0 {
+			return t.CPU, true
+		}
+	}
+	return Series{}, false
+}
+
+// LoopbackCPU is the CPU time per GB of the loopback ceiling (TCP: length 0).
+func (r *Results) LoopbackCPU(proto string, length int) (Series, bool) {
+	for _, t := range r.Throughput {
+		if t.Proto == proto && t.Tool == Loopback && t.Len == length && len(t.CPU.Values) > 0 {
+			return t.CPU, true
 		}
 	}
 	return Series{}, false

@@ -113,7 +113,15 @@ func (r *Results) Targets() []Target {
 	}
 	vsLoopback := func(limit float64) func(string, int, Series) []check {
 		return func(path string, mtu int, ours Series) []check {
-			return against(fmt.Sprintf("%s MTU %d", path, mtu), ours, loTCP, limit)
+			cs := against(fmt.Sprintf("%s MTU %d", path, mtu), ours, loTCP, limit)
+			// What the path's CPU time per GB allows on this machine
+			// (see cpuTable), when it is known.
+			if cpu, ok := r.FindCPU(ProtoTCP, path, mtu, Ours); ok && len(cs) == 1 && cs[0].missing == "" &&
+				cpu.Median() > 0 && r.Machine.Cores > 0 && loTCP.Median() > 0 {
+				bound := 8 * float64(r.Machine.Cores) / cpu.Median() / loTCP.Median()
+				cs[0].note = fmt.Sprintf(" (its CPU time per GB allows %.0f%% at most)", 100*min(bound, 9.99))
+			}
+			return cs
 		}
 	}
 

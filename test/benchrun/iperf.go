@@ -155,9 +155,11 @@ func (b *bench) iperf(ctx context.Context, e *env, server *exec.Cmd, serverNS, p
 	}
 	var out, stderr bytes.Buffer
 	client.Stdout, client.Stderr = &out, &stderr
+	busy0, busyErr := machineBusy()
 	b.transfer.from = time.Now()
 	runErr := client.Run()
 	b.transfer.to = time.Now()
+	busy1, busyErr1 := machineBusy()
 	res, err := parseIperf(out.Bytes())
 	if err != nil {
 		if ctx.Err() != nil {
@@ -171,6 +173,9 @@ func (b *bench) iperf(ctx context.Context, e *env, server *exec.Cmd, serverNS, p
 	// The server exits after its one test.
 	waitTimeout(server, 3*time.Second)
 	reaped = true
+	if busyErr == nil && busyErr1 == nil && busy1 > busy0 {
+		b.transfer.bytes, b.transfer.cpuSeconds = res.bytes, (busy1 - busy0).Seconds()
+	}
 
 	warning := ""
 	if check != viaNothing {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The files in testdata are iperf3 3.12's own output (Debian bookworm), over
@@ -78,4 +79,28 @@ func FuzzParseIperf(f *testing.F) {
 			t.Errorf("accepted %+v from %q", r, b)
 		}
 	})
+}
+
+func TestParseBusy(t *testing.T) {
+	stat := "cpu  1000 20 300 50000 70 5 25 100 40 0\ncpu0 500 10 150 25000 35 2 12 50 20 0\nintr 1 2 3\n"
+	got, err := parseBusy(stat)
+	// user+nice+system+irq+softirq+steal = 1450 ticks of 10 ms.
+	if err != nil || got != 14500*time.Millisecond {
+		t.Errorf("parseBusy = %v, %v; want 14.5s", got, err)
+	}
+	for _, bad := range []string{"", "cpu0 1 2 3 4 5 6 7 8\n", "cpu  1 2 x 4 5 6 7 8\n", "cpu 1 2 3\n"} {
+		if _, err := parseBusy(bad); err == nil {
+			t.Errorf("parseBusy(%q) succeeded", bad)
+		}
+	}
+	if _, err := machineBusy(); err != nil {
+		t.Errorf("machineBusy: %v", err)
+	}
+	tr := transfer{bytes: 2e9, cpuSeconds: 3}
+	if c := tr.cpuPerGB(); c != 1.5 {
+		t.Errorf("cpuPerGB = %v, want 1.5", c)
+	}
+	if c := (transfer{bytes: 1e9}).cpuPerGB(); c != 0 {
+		t.Errorf("cpuPerGB without CPU time = %v, want 0", c)
+	}
 }

@@ -40,6 +40,13 @@
 // whether the bytes really took that path; a doubt is a warning in the
 // report.
 //
+// Each iperf3 run also reads the machine's busy CPU time (/proc/stat, all
+// CPUs, every process and the kernel) before and after its client: the CPU
+// seconds per GB received. On a machine as small as the bench's usual one
+// (two CPUs, which the loopback's own two iperf3 processes keep busy), that
+// cost bounds a path's rate whatever the scheduling, and the report sets
+// each path's bound against the loopback's rate.
+//
 // The machine itself is watched too (steady.go): test/cacheprobe times a
 // cache line between two CPUs every 25 ms, and a run during which the
 // hypervisor had them on cores with no cache in common (for more than a
@@ -95,9 +102,26 @@ type bench struct {
 	// budget is the time left for waiting on the CPUs and for retaking
 	// runs (steady.go); maxWait bounds one wait.
 	budget, maxWait time.Duration
-	// transfer is when the last run moved its data, for the runs that
-	// know (iperf): the CPUs' steadiness is judged over that time only.
-	transfer struct{ from, to time.Time }
+	// transfer is what the last run knows of its data's moving (iperf
+	// runs): when (the CPUs' steadiness is judged over that time only),
+	// and what it cost.
+	transfer transfer
+}
+
+// transfer is one run's moving of data: when, the bytes received, and the
+// CPU time the whole machine spent meanwhile (0: not known).
+type transfer struct {
+	from, to   time.Time
+	bytes      float64
+	cpuSeconds float64
+}
+
+// cpuPerGB is the CPU time per GB received, or 0 if not known.
+func (t transfer) cpuPerGB() float64 {
+	if t.bytes <= 0 || t.cpuSeconds <= 0 {
+		return 0
+	}
+	return t.cpuSeconds / (t.bytes / 1e9)
 }
 
 func envInt(name string, def int) int {

@@ -24,6 +24,9 @@ type figure struct {
 	run    func(ctx context.Context, e *env) (value float64, warning string, err error)
 	emit   func(benchreport.Series) // files the finished series in the results
 	series benchreport.Series
+	// cpu: the machine's CPU seconds per GB of the kept runs that tell
+	// (throughput figures).
+	cpu benchreport.Series
 	// firstErr is why the first failed run failed; a figure takes every
 	// run, unless its tool has died (see env.toolGone).
 	firstErr string
@@ -96,7 +99,7 @@ func (b *bench) throughputFigure(proto, path string, mtu, length int, key envKey
 	}
 	fig.emit = func(s benchreport.Series) {
 		b.res.Throughput = append(b.res.Throughput, benchreport.Throughput{
-			Proto: proto, Path: path, MTU: mtu, Len: length, Tool: key.tool, Gbps: s})
+			Proto: proto, Path: path, MTU: mtu, Len: length, Tool: key.tool, Gbps: s, CPU: fig.cpu})
 	}
 	return fig
 }
@@ -256,6 +259,9 @@ func (b *bench) phase(ctx context.Context, title string, all []*figure, mtu int,
 				continue
 			}
 			f.series.Values = append(f.series.Values, v)
+			if c := b.transfer.cpuPerGB(); c > 0 {
+				f.cpu.Values = append(f.cpu.Values, c)
+			}
 			if warning != "" && !slices.Contains(f.series.Warnings, warning) {
 				f.series.Warnings = append(f.series.Warnings, warning)
 			}

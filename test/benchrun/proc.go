@@ -296,3 +296,37 @@ func treeMemoryMiB(pid int, field string) (float64, error) {
 	}
 	return total, nil
 }
+
+// machineBusy is the CPU time all CPUs have spent so far on anything but
+// idling (user, nice, system, irq, softirq and steal in /proc/stat's "cpu"
+// line; guest time is counted in user already).
+func machineBusy() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	return parseBusy(string(b))
+}
+
+// parseBusy reads the busy time from the text of /proc/stat, whose times
+// are in USER_HZ (100 a second on Linux, whatever the kernel's HZ).
+func parseBusy(stat string) (time.Duration, error) {
+	for line := range strings.Lines(stat) {
+		f := strings.Fields(line)
+		if len(f) < 9 || f[0] != "cpu" {
+			continue
+		}
+		var ticks uint64
+		for i, name := range []string{"user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"} {
+			v, err := strconv.ParseUint(f[1+i], 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("/proc/stat: %s: %w", name, err)
+			}
+			if name != "idle" && name != "iowait" {
+				ticks += v
+			}
+		}
+		return time.Duration(ticks) * (time.Second / 100), nil
+	}
+	return 0, errors.New("/proc/stat: no cpu line")
+}

@@ -162,7 +162,7 @@ func (b *bench) steadyRun(ctx context.Context, f *figure, e *env, run int) (floa
 			b.waitClose(ctx)
 		}
 		start := time.Now()
-		b.transfer.from, b.transfer.to = time.Time{}, time.Time{}
+		b.transfer = transfer{}
 		v, warning, err := f.run(ctx, e)
 		from, to := start, time.Now()
 		if !b.transfer.from.IsZero() && !b.transfer.to.IsZero() {
