@@ -610,14 +610,17 @@ type offloadSender interface {
 // 64 KiB whatever the MTU, cut by the guest's kernel if ever needed, and,
 // unless frames are captured (where complete checksums matter to whoever
 // reads the capture), the TCP and UDP handlers send frames with checksums
-// left for the kernel. Only a tap link with offloads enabled
-// (tap.Device.EnableOffload) takes them.
-func (e *Engine) EnableOffload() {
+// left for the kernel; with udpSegmentation too (and no capture, which
+// would see only a super-frame's first datagram), the UDP handler sends
+// consecutive datagrams of a flow as one super-frame. Only a tap link with
+// offloads enabled (tap.Device.EnableOffload, UDPSegmentation) takes them.
+func (e *Engine) EnableOffload(udpSegmentation bool) {
 	if e.tcp != nil {
 		e.tcp.SetOffload(true, e.pcap == nil)
 	}
 	if e.udp != nil {
 		e.udp.SetOffload(e.pcap == nil)
+		e.udp.SetSegmentation(udpSegmentation && e.pcap == nil)
 	}
 }
 
@@ -634,6 +637,15 @@ func (o tcpOutput) Queue(f []byte) { o.e.replies = append(o.e.replies, f) }
 func (o tcpOutput) QueueOffload(f []byte, gsoSize uint16, partial bool) {
 	o.e.offl = append(o.e.offl, tap.OffloadAt{Index: len(o.e.replies), Offload: tap.Offload{GSOSize: gsoSize, Partial: partial}})
 	o.e.replies = append(o.e.replies, f)
+}
+
+// QueueSegments queues a UDP super-frame (see EnableOffload): frame holds
+// the headers and the first datagram's payload, tail the other payloads,
+// of gsoSize bytes each but the last.
+func (o tcpOutput) QueueSegments(frame []byte, tail [][]byte, gsoSize uint16) {
+	o.e.offl = append(o.e.offl, tap.OffloadAt{Index: len(o.e.replies),
+		Offload: tap.Offload{GSOSize: gsoSize, Partial: true, Tail: tail}})
+	o.e.replies = append(o.e.replies, frame)
 }
 func (o tcpOutput) Flush() { o.e.flush() }
 func (o tcpOutput) MACs() (ours, guest [6]byte) {

@@ -23,8 +23,16 @@ import (
 // crosses the tap in 64 KiB steps even at MTU 1500, and neither side sums
 // the payload.
 //
-// UDP frames to the namespace may also leave their checksum partial (no
-// GSO): a local socket never needs it completed.
+// UDP frames to the namespace may also leave their checksum partial: a
+// local socket never needs it completed. Where the kernel has UDP
+// segmentation offload for taps (USO, Linux 6.2), consecutive datagrams of
+// one flow go as one super-frame (GSO_UDP_L4, gso_size the datagrams'
+// payload length, the last one possibly shorter): one write, and one pass
+// through the namespace's link and IP layers, for up to a batch of them;
+// the kernel cuts it into datagrams when it reaches the UDP layer. Their
+// payloads need not be contiguous: the frame's headers and first payload
+// are followed by the others' payloads in the same write (Offload.Tail),
+// each where it was received.
 //
 // Who needs a complete checksum gets one: frames read with NEEDS_CSUM are
 // completed here unless they are TCP or UDP, whose handlers trust the
@@ -38,20 +46,30 @@ const (
 	gsoNone           = 0
 	gsoTCPv4          = 1
 	gsoTCPv6          = 4
+	gsoUDPL4          = unix.VIRTIO_NET_HDR_GSO_UDP_L4
 
 	tunFCsum = 0x01
 	tunFTSO4 = 0x02
 	tunFTSO6 = 0x04
 )
 
+// MaxTail is how many payloads may follow a frame in one UDP super-frame.
+const MaxTail = 63
+
 // Offload describes how a frame written to the device is to be taken.
 type Offload struct {
 	// GSOSize is the segment size for a TCP super-frame larger than one
-	// segment; 0 for a frame that is one segment.
+	// segment, or the datagram payload size of a UDP super-frame (with
+	// a partial checksum, on a device with UDPSegmentation); 0 for a
+	// frame that is one segment or datagram.
 	GSOSize uint16
 	// Partial says the TCP or UDP checksum field holds only the
 	// pseudo-header sum, for the kernel to complete.
 	Partial bool
+	// Tail, for a UDP super-frame, are the payloads of the datagrams
+	// after the first, written after the frame: its IP and UDP lengths
+	// count them. At most MaxTail.
+	Tail [][]byte
 }
 
 // OffloadAt is the Offload of frame number Index in a batch.
@@ -60,18 +78,31 @@ type OffloadAt struct {
 	Offload
 }
 
-// EnableOffload turns on checksum offload and TSO for IPv4 and IPv6.
+// EnableOffload turns on checksum offload and TSO for IPv4 and IPv6, and
+// UDP segmentation offload where the kernel has it (UDPSegmentation).
 func (d *Device) EnableOffload() error {
-	if err := unix.IoctlSetInt(d.fd, unix.TUNSETOFFLOAD, tunFCsum|tunFTSO4|tunFTSO6); err != nil {
+	base := tunFCsum | tunFTSO4 | tunFTSO6
+	if unix.IoctlSetInt(d.fd, unix.TUNSETOFFLOAD, base|unix.TUN_F_USO4|unix.TUN_F_USO6) == nil {
+		d.uso = true
+		return nil
+	}
+	// Before Linux 6.2 the USO flags are refused (EINVAL).
+	d.uso = false
+	if err := unix.IoctlSetInt(d.fd, unix.TUNSETOFFLOAD, base); err != nil {
 		return fmt.Errorf("TUNSETOFFLOAD ioctl on /dev/net/tun failed: %w", errText{err})
 	}
 	return nil
 }
 
+// UDPSegmentation reports whether the device takes UDP super-frames
+// (EnableOffload found USO).
+func (d *Device) UDPSegmentation() bool { return d.uso }
+
 // vnetHeader fills h for frame with offload o. The frame is Ethernet,
 // IPv4 (any header length) or IPv6 (no extension headers), then TCP or UDP,
 // as the TCP and UDP handlers build them; anything else gets no offload.
-// A UDP frame takes only a partial checksum (csum_offset 6), never GSO.
+// A UDP frame takes a partial checksum (csum_offset 6) and, with it, GSO
+// (GSO_UDP_L4, which the kernel takes only with the partial checksum).
 func vnetHeader(h *[VnetHdrLen]byte, frame []byte, o Offload) {
 	*h = [VnetHdrLen]byte{}
 	if len(frame) < 14+20 {
@@ -93,6 +124,11 @@ func vnetHeader(h *[VnetHdrLen]byte, frame []byte, o Offload) {
 			h[0] = vnetFlagNeedsCsum
 			binary.LittleEndian.PutUint16(h[6:], uint16(start)) // csum_start
 			binary.LittleEndian.PutUint16(h[8:], 6)             // csum_offset: UDP checksum
+			if o.GSOSize != 0 {
+				h[1] = gsoUDPL4
+				binary.LittleEndian.PutUint16(h[2:], uint16(start+8)) // hdr_len
+				binary.LittleEndian.PutUint16(h[4:], o.GSOSize)
+			}
 		}
 		return
 	}
@@ -116,22 +152,35 @@ func vnetHeader(h *[VnetHdrLen]byte, frame []byte, o Offload) {
 // allocate.
 func (d *Device) WriteOffload(frames [][]byte, offl []OffloadAt) (int, error) {
 	var hdr [VnetHdrLen]byte
-	var iov [2]unix.Iovec
+	var iov [2 + MaxTail]unix.Iovec
 	for i, f := range frames {
 		if len(f) == 0 {
 			return i, unix.EINVAL
 		}
 		iov[0].Base = &zeroHdr[0]
+		niov := 2
 		if len(offl) > 0 && offl[0].Index == i {
-			vnetHeader(&hdr, f, offl[0].Offload)
+			o := &offl[0].Offload
+			if len(o.Tail) > MaxTail {
+				return i, unix.EINVAL
+			}
+			vnetHeader(&hdr, f, *o)
 			iov[0].Base = &hdr[0]
+			for _, t := range o.Tail {
+				if len(t) == 0 {
+					continue
+				}
+				iov[niov].Base = &t[0]
+				iov[niov].SetLen(len(t))
+				niov++
+			}
 			offl = offl[1:]
 		}
 		iov[0].SetLen(VnetHdrLen)
 		iov[1].Base = &f[0]
 		iov[1].SetLen(len(f))
 		for {
-			_, _, e := unix.RawSyscall(unix.SYS_WRITEV, uintptr(d.fd), uintptr(unsafe.Pointer(&iov[0])), 2)
+			_, _, e := unix.RawSyscall(unix.SYS_WRITEV, uintptr(d.fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(niov))
 			if e == unix.EINTR {
 				continue
 			}

@@ -113,8 +113,9 @@ func TestVnetHeader(t *testing.T) {
 	}
 }
 
-// TestVnetHeaderUDP: a UDP frame gets a partial checksum at offset 6 and
-// never GSO.
+// TestVnetHeaderUDP: a UDP frame gets a partial checksum at offset 6 and,
+// with a GSO size, GSO_UDP_L4 (only with the partial checksum, which the
+// kernel requires for it).
 func TestVnetHeaderUDP(t *testing.T) {
 	for _, v6 := range []bool{false, true} {
 		f := udpFrame(v6, make([]byte, 3000))[VnetHdrLen:]
@@ -123,12 +124,23 @@ func TestVnetHeaderUDP(t *testing.T) {
 			l3 = 40
 		}
 		var h [VnetHdrLen]byte
-		vnetHeader(&h, f, Offload{GSOSize: 1400, Partial: true})
+		vnetHeader(&h, f, Offload{Partial: true})
 		want := [VnetHdrLen]byte{vnetFlagNeedsCsum}
 		binary.LittleEndian.PutUint16(want[6:], uint16(14+l3))
 		binary.LittleEndian.PutUint16(want[8:], 6)
 		if h != want {
 			t.Errorf("v6=%v: header %x, want %x", v6, h, want)
+		}
+		vnetHeader(&h, f, Offload{GSOSize: 1000, Partial: true})
+		want[1] = gsoUDPL4
+		binary.LittleEndian.PutUint16(want[2:], uint16(14+l3+8))
+		binary.LittleEndian.PutUint16(want[4:], 1000)
+		if h != want {
+			t.Errorf("v6=%v: GSO header %x, want %x", v6, h, want)
+		}
+		vnetHeader(&h, f, Offload{GSOSize: 1000})
+		if h != ([VnetHdrLen]byte{}) {
+			t.Errorf("v6=%v: GSO without a partial checksum gave %x", v6, h)
 		}
 		vnetHeader(&h, f, Offload{})
 		if h != ([VnetHdrLen]byte{}) {

@@ -155,6 +155,7 @@ type Device struct {
 	fd    int
 	name  string
 	index int
+	uso   bool // UDP segmentation offload on (EnableOffload)
 }
 
 // Open creates the tap device name (or attaches to an existing tap of that

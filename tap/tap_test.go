@@ -3,6 +3,7 @@
 package tap
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"net"
@@ -591,5 +592,74 @@ func BenchmarkEcho(b *testing.B) {
 				}
 			}
 		}
+	}
+}
+
+// TestUDPSegmentation writes UDP super-frames (GSO_UDP_L4) whose payloads
+// after the first are separate pieces of one write, as the UDP handler does,
+// and checks that a socket in the namespace receives each datagram whole
+// and in order, the last one shorter; and that too many pieces are refused.
+func TestUDPSegmentation(t *testing.T) {
+	ns, d, _, link := setup(t)
+	if err := d.EnableOffload(); err != nil {
+		t.Fatal(err)
+	}
+	if !d.UDPSegmentation() {
+		var uts unix.Utsname
+		_ = unix.Uname(&uts)
+		t.Fatalf("kernel %s: no UDP segmentation offload on the tap (Linux 6.2 has it)", unix.ByteSliceToString(uts.Release[:]))
+	}
+	mac := [6]byte(link.Attrs().HardwareAddr)
+	var s int
+	var serr error
+	ns.do(func() {
+		s, serr = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if serr == nil {
+			serr = unix.Bind(s, &unix.SockaddrInet4{Port: 7000, Addr: tapAddr.As4()})
+		}
+	})
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	defer unix.Close(s)
+	_ = unix.SetsockoptTimeval(s, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 5})
+
+	// Five datagrams of 1000 bytes and one of 300, each filled with its
+	// number; the first in the frame, the others as pieces.
+	const size, last, count = 1000, 300, 6
+	payloads := make([][]byte, count)
+	total := 0
+	for i := range payloads {
+		n := size
+		if i == count-1 {
+			n = last
+		}
+		payloads[i] = bytes.Repeat([]byte{byte('a' + i)}, n)
+		total += n
+	}
+	f := make([]byte, pkt.EthernetHeaderLen+20+8+size)
+	n := pkt.BuildEthernet(f, mac, peerMAC, pkt.EtherTypeIPv4)
+	n += pkt.BuildIPv4(f[n:], peerAddr, tapAddr, pkt.ProtoUDP, 8+total, 64, 0)
+	pkt.BuildUDP(f[n:], 6000, 7000, total)
+	binary.BigEndian.PutUint16(f[n+6:], pkt.Fold(pkt.PseudoHeaderSum(peerAddr, tapAddr, pkt.ProtoUDP, uint32(8+total))))
+	copy(f[n+8:], payloads[0])
+	o := []OffloadAt{{Index: 0, Offload: Offload{GSOSize: size, Partial: true, Tail: payloads[1:]}}}
+	if w, err := d.WriteOffload([][]byte{f}, o); w != 1 || err != nil {
+		t.Fatalf("WriteOffload: %d, %v", w, err)
+	}
+	buf := make([]byte, 4000)
+	for i := range payloads {
+		m, _, err := unix.Recvfrom(s, buf, 0)
+		if err != nil {
+			t.Fatalf("datagram %d: %v", i, err)
+		}
+		if !bytes.Equal(buf[:m], payloads[i]) {
+			t.Fatalf("datagram %d: %d bytes %q..., want %d of %q", i, m, buf[:min(m, 8)], len(payloads[i]), payloads[i][:1])
+		}
+	}
+
+	o[0].Tail = make([][]byte, MaxTail+1)
+	if _, err := d.WriteOffload([][]byte{f}, o); err != unix.EINVAL {
+		t.Errorf("%d pieces: %v, want EINVAL", MaxTail+1, err)
 	}
 }

@@ -123,8 +123,20 @@ type Output interface {
 type OffloadOutput interface {
 	// QueueOffload queues a frame like Output.Queue; partial says its
 	// checksum field holds only the pseudo-header sum. UDP frames never
-	// use gsoSize.
+	// use gsoSize here (see SegmentOutput).
 	QueueOffload(frame []byte, gsoSize uint16, partial bool)
+}
+
+// SegmentOutput is an OffloadOutput whose link also takes UDP super-frames
+// (pasta's tap with UDP segmentation offload): consecutive datagrams of one
+// flow in one frame, cut into datagrams by the kernel on the other side.
+type SegmentOutput interface {
+	// QueueSegments queues a super-frame: frame holds the headers, whose
+	// lengths count every datagram, with the first payload; tail holds
+	// the other payloads. Every payload but the last is gsoSize bytes,
+	// the last at most that; the checksum is partial. frame and tail
+	// stay owned by the caller until Flush.
+	QueueSegments(frame []byte, tail [][]byte, gsoSize uint16)
 }
 
 // Translator applies the address translation rules (package flow);
@@ -253,8 +265,12 @@ type Handler struct {
 	windowBytes int
 
 	// offOut, when set, takes frames to the guest with their UDP
-	// checksum left partial (SetOffload).
+	// checksum left partial (SetOffload); segOut, when set as well,
+	// takes super-frames of consecutive datagrams (SetSegmentation), the
+	// payloads after each one's first referenced from tails.
 	offOut OffloadOutput
+	segOut SegmentOutput
+	tails  [batchMax][]byte
 
 	rx      *rxBatch
 	tx      *txBatch
@@ -375,6 +391,18 @@ func (h *Handler) SetOffload(partial bool) {
 		return
 	}
 	h.offOut = oo
+}
+
+// SetSegmentation, with on set, offloads (SetOffload) on and an Output
+// that implements SegmentOutput, makes the datagrams of one flow that one
+// read brings in a row go to the guest as super-frames.
+func (h *Handler) SetSegmentation(on bool) {
+	so, ok := h.out.(SegmentOutput)
+	if !on || !ok || h.offOut == nil {
+		h.segOut = nil
+		return
+	}
+	h.segOut = so
 }
 
 // Flows returns the number of flows.
@@ -641,17 +669,75 @@ func (h *Handler) toGuest(idx int, fl *udpFlow, fd int) {
 	guest, peer := key.Guest(), key.Peer()
 	want := fl.peer[0].AddrPort()
 	hostSide := 1 - h.guestSide(fl)
-	for i := 0; i < n; i++ {
+	for i := 0; i < n; {
 		if h.rx.source(i) != want {
 			h.Stats.Stray++
 			h.dropped()
+			i++
 			continue
 		}
-		h.activity(fl, hostSide)
-		h.queueFrame(h.rx.bufs[i], h.rx.payloadLen(i), peer, guest)
-		h.Stats.ToGuest++
+		end := i + 1
+		if h.segOut != nil {
+			end = h.segmentRun(i, n, want, peer.Addr().Is4())
+		}
+		for range end - i {
+			h.activity(fl, hostSide)
+		}
+		if end-i > 1 {
+			h.queueSegments(i, end, peer, guest)
+		} else {
+			h.queueFrame(h.rx.bufs[i], h.rx.payloadLen(i), peer, guest)
+		}
+		h.Stats.ToGuest += uint64(end - i)
+		i = end
 	}
 	h.out.Flush()
+}
+
+// segmentRun returns the end of the run of datagrams from i on (before n)
+// that can go as one super-frame: from want, all of datagram i's payload
+// length but the last, which may be shorter, within what one IP packet
+// holds. A read brings batchMax datagrams at most, fewer than a tap takes
+// in one super-frame (tap.MaxTail after the first; a test checks).
+func (h *Handler) segmentRun(i, n int, want netip.AddrPort, v4 bool) int {
+	size := h.rx.payloadLen(i)
+	if size == 0 {
+		return i + 1
+	}
+	limit := 65535 - 8 // IPv6: the payload length counts the UDP header only
+	if v4 {
+		limit = 65535 - 20 - 8
+	}
+	total := size
+	k := i + 1
+	for ; k < n; k++ {
+		l := h.rx.payloadLen(k)
+		if l == 0 || l > size || total+l > limit || h.rx.source(k) != want {
+			break
+		}
+		total += l
+		if l < size {
+			k++ // a shorter one ends the run
+			break
+		}
+	}
+	return k
+}
+
+// queueSegments queues datagrams i to end-1 of the batch as one
+// super-frame: the headers go in front of the first payload, the others
+// follow where they were received.
+func (h *Handler) queueSegments(i, end int, src, dst netip.AddrPort) {
+	total := 0
+	for k := i; k < end; k++ {
+		total += h.rx.payloadLen(k)
+	}
+	for k := i + 1; k < end; k++ {
+		h.tails[k] = h.rx.payload(k)
+	}
+	f, u := h.buildHeaders(h.rx.bufs[i], h.rx.payloadLen(i), total, src, dst)
+	u.SetChecksum(pkt.Fold(pkt.PseudoHeaderSum(src.Addr(), dst.Addr(), pkt.ProtoUDP, uint32(pkt.UDPHeaderLen+total))))
+	h.segOut.QueueSegments(f, h.tails[i+1:end], uint16(h.rx.payloadLen(i)))
 }
 
 // relay forwards what a spliced flow's socket on side received to the
@@ -676,6 +762,22 @@ func (h *Handler) relay(fl *udpFlow, side int) {
 // queueFrame writes the headers of a frame to the guest in front of the
 // payload of plen bytes at b[hdrRoom:] and queues the frame.
 func (h *Handler) queueFrame(b []byte, plen int, src, dst netip.AddrPort) {
+	f, u := h.buildHeaders(b, plen, plen, src, dst)
+	if h.offOut != nil {
+		u.SetChecksum(pkt.Fold(pkt.PseudoHeaderSum(src.Addr(), dst.Addr(), pkt.ProtoUDP, uint32(len(u)))))
+		h.offOut.QueueOffload(f, 0, true)
+		return
+	}
+	pkt.FinishUDP(u, src.Addr(), dst.Addr())
+	h.out.Queue(f)
+}
+
+// buildHeaders writes the Ethernet, IP and UDP headers in front of the
+// payload of plen bytes at b[hdrRoom:], for a datagram (or super-frame) of
+// total payload bytes, and returns the frame (up to the end of that
+// payload) and its UDP header and payload. The checksum is left to the
+// caller.
+func (h *Handler) buildHeaders(b []byte, plen, total int, src, dst netip.AddrPort) ([]byte, pkt.UDP) {
 	ours, guest := h.out.MACs()
 	start, et := 0, pkt.EtherTypeIPv6
 	if src.Addr().Is4() {
@@ -684,19 +786,12 @@ func (h *Handler) queueFrame(b []byte, plen int, src, dst netip.AddrPort) {
 	f := b[start : hdrRoom+plen]
 	n := pkt.BuildEthernet(f, guest, ours, et)
 	if src.Addr().Is4() {
-		n += pkt.BuildIPv4(f[n:], src.Addr(), dst.Addr(), pkt.ProtoUDP, pkt.UDPHeaderLen+plen, 255, 0)
+		n += pkt.BuildIPv4(f[n:], src.Addr(), dst.Addr(), pkt.ProtoUDP, pkt.UDPHeaderLen+total, 255, 0)
 	} else {
-		n += pkt.BuildIPv6(f[n:], src.Addr(), dst.Addr(), pkt.ProtoUDP, pkt.UDPHeaderLen+plen, 255, 0)
+		n += pkt.BuildIPv6(f[n:], src.Addr(), dst.Addr(), pkt.ProtoUDP, pkt.UDPHeaderLen+total, 255, 0)
 	}
-	pkt.BuildUDP(f[n:], src.Port(), dst.Port(), plen)
-	u := pkt.UDP(f[n:])
-	if h.offOut != nil {
-		u.SetChecksum(pkt.Fold(pkt.PseudoHeaderSum(src.Addr(), dst.Addr(), pkt.ProtoUDP, uint32(len(u)))))
-		h.offOut.QueueOffload(f, 0, true)
-		return
-	}
-	pkt.FinishUDP(u, src.Addr(), dst.Addr())
-	h.out.Queue(f)
+	pkt.BuildUDP(f[n:], src.Port(), dst.Port(), total)
+	return f, pkt.UDP(f[n:])
 }
 
 // tick closes the flows that have been idle for longer than their

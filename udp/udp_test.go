@@ -18,6 +18,7 @@ import (
 	"passt/loop"
 	"passt/ns"
 	"passt/pkt"
+	"passt/tap"
 )
 
 var (
@@ -891,5 +892,181 @@ func TestExpiryQueued(t *testing.T) {
 	h.tick()
 	if h.Flows() != 0 || h.Stats.Expired != 1 {
 		t.Fatalf("after the timeout: %d flows, stats %+v", h.Flows(), h.Stats)
+	}
+}
+
+// segSink is an offloadSink whose link takes UDP super-frames; it keeps
+// each super-frame whole (the frame, then its tail) with its GSO size.
+type segSink struct {
+	offloadSink
+	gso []uint16 // per frame: 0 for a plain one
+}
+
+func (s *segSink) QueueOffload(f []byte, gso uint16, partial bool) {
+	s.offloadSink.QueueOffload(f, gso, partial)
+	s.gso = append(s.gso, 0)
+}
+
+func (s *segSink) QueueSegments(f []byte, tail [][]byte, gso uint16) {
+	whole := append([]byte(nil), f...)
+	for _, t := range tail {
+		whole = append(whole, t...)
+	}
+	s.Queue(whole)
+	s.partial = append(s.partial, true)
+	s.gso = append(s.gso, gso)
+}
+
+// TestSegments: with SetSegmentation, the datagrams one read brings from a
+// flow's peer go to the guest as super-frames, a run ending at a shorter
+// datagram or a change of size: lengths counting the whole run, the
+// pseudo-header sum over it, and every datagram's bytes in order, as the
+// kernel will cut them. Without it, one frame each.
+func TestSegments(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		l, err := loop.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		out := &segSink{}
+		h, err := newHandler(l, 1, 2, out, Config{NAT: testNAT()}, 16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.SetSegmentation(true)
+		if h.segOut != nil {
+			t.Fatal("segmentation on without offloads")
+		}
+		h.SetOffload(true)
+		h.SetSegmentation(true)
+
+		srv := hostUDP(t, v6)
+		port := uint16(srv.LocalAddr().(*net.UDPAddr).Port)
+		g, gw := netip.AddrPortFrom(guest4, 40200), netip.AddrPortFrom(gw4, port)
+		if v6 {
+			g, gw = netip.AddrPortFrom(guest6, 40200), netip.AddrPortFrom(gw6, port)
+		}
+		fromGuest(t, h, guestFrame(g, gw, []byte("start")))
+		_, from := hostRead(t, srv, 100)
+		idx := flowOf(t, h, g, gw)
+
+		sizes := []int{1000, 1000, 1000, 1000, 1000, 300, 500, 500, 700, 0}
+		runs := [][]int{{0, 6}, {6, 8}, {8, 9}, {9, 10}} // [first, end) of each frame
+		send := func() [][]byte {
+			var sent [][]byte
+			for i, n := range sizes {
+				d := bytes.Repeat([]byte{byte('a' + i)}, n)
+				if _, err := srv.WriteToUDPAddrPort(d, from); err != nil {
+					t.Fatal(err)
+				}
+				sent = append(sent, d)
+			}
+			waitReadable(t, int(h.flows[idx].fd[0]), unix.POLLIN)
+			return sent
+		}
+		sent := send()
+		out.reset()
+		out.partial, out.gso = out.partial[:0], out.gso[:0]
+		h.Event(h.ref(idx, 0), unix.EPOLLIN)
+		if out.n != len(runs) {
+			t.Fatalf("v6=%v: %d frames, want %d (gso sizes %v)", v6, out.n, len(runs), out.gso)
+		}
+		for r, run := range runs {
+			f := out.frames[r]
+			var d pkt.Decoded
+			if err := pkt.Decode(f, &d); err != nil {
+				t.Fatalf("v6=%v: frame %d: %v", v6, r, err)
+			}
+			u := pkt.UDP(f[d.L4Off : d.L4Off+d.L4Len])
+			var want []byte
+			for _, s := range sent[run[0]:run[1]] {
+				want = append(want, s...)
+			}
+			if !bytes.Equal(u.Payload(), want) || int(u.Length()) != 8+len(want) || d.Src != gw.Addr() || d.Dst != g.Addr() {
+				t.Errorf("v6=%v: frame %d: %d payload bytes (UDP length %d), want datagrams %v of %d", v6, r, len(u.Payload()), u.Length(), run, len(want))
+			}
+			if pseudo := pkt.PseudoHeaderSum(d.Src, d.Dst, pkt.ProtoUDP, uint32(8+len(want))); u.Checksum() != pkt.Fold(pseudo) {
+				t.Errorf("v6=%v: frame %d: checksum field %04x, want the pseudo-header sum %04x", v6, r, u.Checksum(), pkt.Fold(pseudo))
+			}
+			wantGSO := uint16(0)
+			if run[1]-run[0] > 1 {
+				wantGSO = uint16(sizes[run[0]])
+			}
+			if out.gso[r] != wantGSO {
+				t.Errorf("v6=%v: frame %d: GSO size %d, want %d", v6, r, out.gso[r], wantGSO)
+			}
+		}
+		if h.Stats.ToGuest != uint64(len(sizes)) {
+			t.Errorf("v6=%v: ToGuest %d, want %d", v6, h.Stats.ToGuest, len(sizes))
+		}
+
+		h.SetSegmentation(false)
+		send()
+		out.reset()
+		h.Event(h.ref(idx, 0), unix.EPOLLIN)
+		if out.n != len(sizes) {
+			t.Errorf("v6=%v: %d frames without segmentation, want %d", v6, out.n, len(sizes))
+		}
+	}
+}
+
+// countSink counts frames and super-frames without keeping them.
+type countSink struct{ frames, supers, datagrams int }
+
+func (s *countSink) Queue([]byte)                      { s.frames++ }
+func (s *countSink) QueueOffload([]byte, uint16, bool) { s.frames++ }
+func (s *countSink) QueueSegments(_ []byte, tail [][]byte, _ uint16) {
+	s.supers++
+	s.datagrams += 1 + len(tail)
+}
+func (s *countSink) Flush()                      {}
+func (s *countSink) MACs() (ours, guest [6]byte) { return ourMAC, gMAC }
+
+// TestSegmentsAllocs: datagrams to the guest as super-frames allocate
+// nothing; and a read's datagrams fit one super-frame of the tap's.
+func TestSegmentsAllocs(t *testing.T) {
+	if batchMax-1 > tap.MaxTail {
+		t.Fatalf("a read of %d datagrams would need %d pieces after the first; the tap takes %d", batchMax, batchMax-1, tap.MaxTail)
+	}
+	l, err := loop.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	out := &countSink{}
+	h, err := newHandler(l, 1, 2, out, Config{NAT: testNAT()}, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.SetOffload(true)
+	h.SetSegmentation(true)
+	srv := hostUDP(t, false)
+	gw := netip.AddrPortFrom(gw4, uint16(srv.LocalAddr().(*net.UDPAddr).Port))
+	g := netip.AddrPortFrom(guest4, 43001)
+	fromGuest(t, h, guestFrame(g, gw, []byte("start")))
+	_, from := hostRead(t, srv, 100)
+	idx := flowOf(t, h, g, gw)
+	srvFd := rawFd(t, srv)
+	peer := &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: int(from.Port())}
+	buf := make([]byte, 1400)
+	pfd := make([]unix.PollFd, 1)
+	ref := h.ref(idx, 0)
+	if a := testing.AllocsPerRun(100, func() {
+		for range 4 {
+			if err := unix.Sendto(srvFd, buf, 0, peer); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pfd[0] = unix.PollFd{Fd: h.flows[idx].fd[0], Events: unix.POLLIN}
+		if n, err := pollReady(pfd, 2000); n != 1 || err != nil {
+			t.Fatal("flow socket not readable")
+		}
+		h.Event(ref, unix.EPOLLIN)
+	}); a != 0 {
+		t.Errorf("%v allocations per read of 4 datagrams", a)
+	}
+	if out.frames != 0 || out.datagrams != 4*out.supers || out.supers < 100 {
+		t.Errorf("%d frames, %d super-frames of %d datagrams: want super-frames of 4", out.frames, out.supers, out.datagrams)
 	}
 }

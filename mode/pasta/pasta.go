@@ -219,7 +219,7 @@ func (b *Backend) startEngine() error {
 		if err := b.tap.EnableOffload(); err != nil {
 			log.Debugf("%v", err)
 		} else {
-			e.EnableOffload()
+			e.EnableOffload(b.tap.UDPSegmentation())
 		}
 		if err := e.SetLink(engine.NewTapLink(b.tap)); err != nil {
 			return err
