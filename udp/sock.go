@@ -289,18 +289,53 @@ func pktinfoAddr(ctl []byte) netip.Addr {
 // txBatch gathers datagrams for one connected socket and sends them with
 // one sendmmsg(2). The payloads are not copied: they must stay valid until
 // flush.
+//
+// Datagrams in a row of one size (the last of a row may be shorter) go as
+// one message with UDP_SEGMENT (UDP GSO, Linux 4.18): the kernel takes the
+// row through its IP output, and over loopback through the receiver's IP
+// input, once, and cuts it into datagrams at the end (the receiver's UDP
+// layer, or the device). The payloads stay where they are: the message's
+// iovecs are theirs, one each. A message the kernel refuses segmented (a
+// path MTU below the datagram size, a device without checksum offload, a
+// kernel without UDP_SEGMENT) is sent again one datagram per message; a
+// kernel without it at all is not asked again.
 type txBatch struct {
 	fd   int
 	n    int
 	hdrs [batchMax]unix.Mmsghdr
 	iovs [batchMax]unix.Iovec
+
+	msgs      [batchMax]unix.Mmsghdr // segmented rows, one message each
+	ctl       [batchMax][segCtlLen]byte
+	first     [batchMax]int // datagram index of each message's first
+	noSegment bool          // the kernel has no UDP_SEGMENT
+	// segmented counts the datagrams sent in segmented messages.
+	segmented uint64
 }
+
+// segCtlLen is the room for a UDP_SEGMENT control message (a uint16):
+// unix.CmsgSpace(2) on 64-bit Linux (a test checks).
+const segCtlLen = 24
+
+const (
+	// maxSegments is the most datagrams the kernel takes in one
+	// segmented send (UDP_MAX_SEGMENTS).
+	maxSegments = 64
+	// maxSegmented bounds a row's payload: one IPv4 packet.
+	maxSegmented = 65535 - 20 - 8
+)
 
 func newTxBatch() *txBatch {
 	t := &txBatch{fd: -1}
 	for i := range t.hdrs {
 		t.hdrs[i].Hdr.Iov = &t.iovs[i]
 		t.hdrs[i].Hdr.Iovlen = 1
+	}
+	for i := range t.ctl {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&t.ctl[i][0]))
+		h.Level = unix.SOL_UDP
+		h.Type = unix.UDP_SEGMENT
+		h.SetLen(unix.CmsgLen(2))
 	}
 	return t
 }
@@ -322,21 +357,111 @@ func (t *txBatch) add(fd int, payload []byte) {
 }
 
 // flush sends the queued datagrams and returns how many could not be sent.
-// An error for the first datagram of a call may be the report of an
-// earlier ICMP error on the connected socket (the kernel reports it to
-// the next send, which then sends nothing): that datagram is tried once
-// more before it is dropped.
 func (t *txBatch) flush() (dropped int) {
+	if t.noSegment || t.n < 2 {
+		dropped = t.sendEach(0, t.n)
+	} else {
+		dropped = t.sendSegmented()
+	}
+	for i := 0; i < t.n; i++ {
+		t.iovs[i].Base = nil
+	}
+	t.n = 0
+	return dropped
+}
+
+// rowEnd returns the end of the row of datagrams from i on that can go as
+// one segmented message.
+func (t *txBatch) rowEnd(i int) int {
+	size := int(t.iovs[i].Len)
+	if size == 0 {
+		return i + 1
+	}
+	total, k := size, i+1
+	for ; k < t.n && k-i < maxSegments; k++ {
+		l := int(t.iovs[k].Len)
+		if l == 0 || l > size || total+l > maxSegmented {
+			break
+		}
+		total += l
+		if l < size {
+			k++ // a shorter one ends the row
+			break
+		}
+	}
+	return k
+}
+
+// sendSegmented sends the batch with one message per row.
+func (t *txBatch) sendSegmented() (dropped int) {
+	m := 0
+	for i := 0; i < t.n; m++ {
+		end := t.rowEnd(i)
+		h := &t.msgs[m].Hdr
+		*h = unix.Msghdr{Iov: &t.iovs[i]}
+		h.SetIovlen(end - i)
+		if end-i > 1 {
+			*(*uint16)(unsafe.Pointer(&t.ctl[m][unix.CmsgLen(0)])) = uint16(t.iovs[i].Len)
+			h.Control = &t.ctl[m][0]
+			h.SetControllen(segCtlLen)
+		}
+		t.first[m] = i
+		i = end
+	}
+	t.first[m] = t.n
 	sent, retried := 0, false
-	for sent < t.n {
-		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(t.fd), uintptr(unsafe.Pointer(&t.hdrs[sent])),
-			uintptr(t.n-sent), unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, 0, 0)
+	for sent < m {
+		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(t.fd), uintptr(unsafe.Pointer(&t.msgs[sent])),
+			uintptr(m-sent), unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, 0, 0)
 		switch {
 		case e == unix.EINTR:
 			continue
 		case e == unix.EAGAIN:
-			dropped += t.n - sent
-			sent = t.n
+			return dropped + t.n - t.first[sent]
+		case e != 0 && t.msgs[sent].Hdr.Controllen != 0:
+			// Refused segmented: this row one datagram at a time.
+			if e == unix.ENOPROTOOPT || e == unix.EOPNOTSUPP {
+				t.noSegment = true
+			}
+			dropped += t.sendEach(t.first[sent], t.first[sent+1])
+			sent++
+		case e != 0:
+			// Maybe an earlier ICMP error reported (see sendEach).
+			if !retried {
+				retried = true
+				continue
+			}
+			dropped++
+			sent++
+			retried = false
+		default:
+			for k := sent; k < sent+int(r); k++ {
+				if t.msgs[k].Hdr.Controllen != 0 {
+					t.segmented += uint64(t.first[k+1] - t.first[k])
+				}
+			}
+			sent += int(r)
+			retried = false
+		}
+	}
+	return dropped
+}
+
+// sendEach sends datagrams from to end-1, one per message, and returns how
+// many could not be sent. An error for the first datagram of a call may be
+// the report of an earlier ICMP error on the connected socket (the kernel
+// reports it to the next send, which then sends nothing): that datagram is
+// tried once more before it is dropped.
+func (t *txBatch) sendEach(from, end int) (dropped int) {
+	sent, retried := from, false
+	for sent < end {
+		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(t.fd), uintptr(unsafe.Pointer(&t.hdrs[sent])),
+			uintptr(end-sent), unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, 0, 0)
+		switch {
+		case e == unix.EINTR:
+			continue
+		case e == unix.EAGAIN:
+			return dropped + end - sent
 		case e != 0:
 			if !retried {
 				retried = true
@@ -350,9 +475,5 @@ func (t *txBatch) flush() (dropped int) {
 			retried = false
 		}
 	}
-	for i := 0; i < t.n; i++ {
-		t.iovs[i].Base = nil
-	}
-	t.n = 0
 	return dropped
 }

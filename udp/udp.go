@@ -53,8 +53,12 @@
 // are then written in place in front of the payload (one copy from the
 // kernel, none in between); on pasta's tap with offloads the UDP checksum
 // is left for the namespace's kernel, which does not need it for a local
-// socket (SetOffload). Consecutive datagrams from the guest to the
-// same socket, and relayed datagrams, are sent with one sendmmsg(2). A
+// socket (SetOffload), and a flow's datagrams of one size in a row go as
+// one UDP super-frame where the tap takes them (SetSegmentation: the
+// namespace's kernel cuts it at its UDP layer). Consecutive datagrams from
+// the guest to the same socket, and relayed datagrams, are sent with one
+// sendmmsg(2), rows of one size as one segmented message each (UDP_SEGMENT,
+// see txBatch). A
 // datagram larger than the guest's MTU is sent as one oversized frame, as
 // upstream does: there is no IP fragmentation in either direction, and
 // IP fragments from the guest are dropped. Under bulk traffic from the

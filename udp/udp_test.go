@@ -14,11 +14,14 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vishvananda/netlink"
 	"passt/flow"
+	"passt/internal/netnstest"
 	"passt/loop"
 	"passt/ns"
 	"passt/pkt"
 	"passt/tap"
+	"runtime"
 )
 
 var (
@@ -1069,4 +1072,162 @@ func TestSegmentsAllocs(t *testing.T) {
 	if out.frames != 0 || out.datagrams != 4*out.supers || out.supers < 100 {
 		t.Errorf("%d frames, %d super-frames of %d datagrams: want super-frames of 4", out.frames, out.supers, out.datagrams)
 	}
+}
+
+// connectedPair returns two UDP sockets on loopback connected to each
+// other, the receiver with a read timeout.
+func connectedPair(t *testing.T, v6 bool) (send, recv int) {
+	t.Helper()
+	family, lo := unix.AF_INET, unix.Sockaddr(&unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}})
+	if v6 {
+		family, lo = unix.AF_INET6, &unix.SockaddrInet6{Addr: netip.IPv6Loopback().As16()}
+	}
+	var fds [2]int
+	for i := range fds {
+		fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(fd) })
+		if err := unix.Bind(fd, lo); err != nil {
+			t.Fatal(err)
+		}
+		fds[i] = fd
+	}
+	for i := range fds {
+		peer, err := unix.Getsockname(fds[1-i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Connect(fds[i], peer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = unix.SetsockoptTimeval(fds[1], unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 2})
+	_ = unix.SetsockoptInt(fds[1], unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
+	return fds[0], fds[1]
+}
+
+// sendRows queues datagrams of the given sizes (each filled with its
+// number) on tx, flushes, and checks that recv gets them all, whole and in
+// order; it returns how many went in segmented messages.
+func sendRows(t *testing.T, tx *txBatch, send, recv int, sizes []int) uint64 {
+	t.Helper()
+	before := tx.segmented
+	var sent [][]byte
+	for i, n := range sizes {
+		d := bytes.Repeat([]byte{byte('a' + i)}, n)
+		sent = append(sent, d)
+		tx.add(send, d)
+	}
+	if dropped := tx.flush(); dropped != 0 {
+		t.Fatalf("%d datagrams dropped", dropped)
+	}
+	buf := make([]byte, 70000)
+	for i, want := range sent {
+		n, err := unix.Read(recv, buf)
+		if err != nil {
+			t.Fatalf("datagram %d of %d: %v", i, len(sent), err)
+		}
+		if !bytes.Equal(buf[:n], want) {
+			t.Fatalf("datagram %d: %d bytes starting %q, want %d of %q", i, n, buf[:min(n, 4)], len(want), want[:min(len(want), 1)])
+		}
+	}
+	return tx.segmented - before
+}
+
+// TestTxSegmented: rows of one size go as segmented messages (the last of
+// a row may be shorter; an empty datagram, a longer one or 64 in a row
+// start another), and every datagram arrives whole and in order, v4 and
+// v6, up to the largest row an IPv4 packet holds.
+func TestTxSegmented(t *testing.T) {
+	if unix.CmsgSpace(2) > segCtlLen {
+		t.Fatalf("segCtlLen %d < CmsgSpace(2) %d", segCtlLen, unix.CmsgSpace(2))
+	}
+	for _, v6 := range []bool{false, true} {
+		send, recv := connectedPair(t, v6)
+		tx := newTxBatch()
+		sizes := []int{1000, 1000, 1000, 1000, 1000, 300, 500, 500, 0, 700, 800, 1}
+		// Rows: 5×1000 and 300; 500 and 500; 0 alone; 700 alone (800
+		// is longer); 800 and 1.
+		if seg := sendRows(t, tx, send, recv, sizes); seg != 10 {
+			t.Errorf("v6=%v: %d datagrams segmented, want 10", v6, seg)
+		}
+		// 32 datagrams of 2047 bytes: a row stops before 65507 bytes.
+		big := make([]int, batchMax)
+		for i := range big {
+			big[i] = 2047
+		}
+		if seg := sendRows(t, tx, send, recv, big); seg != batchMax {
+			t.Errorf("v6=%v: %d of %d large datagrams segmented", v6, seg, batchMax)
+		}
+		if sendRows(t, tx, send, recv, []int{1200}) != 0 {
+			t.Errorf("v6=%v: a lone datagram went segmented", v6)
+		}
+		payload, buf := make([]byte, 1400), make([]byte, 2000)
+		if a := testing.AllocsPerRun(50, func() {
+			for range 4 {
+				tx.add(send, payload)
+			}
+			if tx.flush() != 0 {
+				t.Fatal("dropped")
+			}
+			for range 4 {
+				if _, err := unix.Read(recv, buf); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}); a != 0 {
+			t.Errorf("v6=%v: %v allocations per segmented send", v6, a)
+		}
+	}
+}
+
+// TestTxSegmentedRefused: over a loopback whose MTU is below the
+// datagrams' size the kernel refuses segmented sends (it would have to
+// fragment each piece); the row goes one datagram at a time, fragmented
+// as usual, and nothing is lost.
+func TestTxSegmentedRefused(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("needs root for a network namespace of its own")
+		}
+		t.Skip("needs root for a network namespace of its own")
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread() // never unlocked: the thread ends with its namespace
+		if err := netnstest.Enter(nil); err != nil {
+			t.Error(err)
+			return
+		}
+		nl, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer nl.Close()
+		lo, err := nl.LinkByName("lo")
+		if err == nil {
+			err = nl.LinkSetMTU(lo, 1300)
+		}
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		send, recv := connectedPair(t, false)
+		tx := newTxBatch()
+		if seg := sendRows(t, tx, send, recv, []int{1400, 1400, 1400, 200}); seg != 0 {
+			t.Errorf("%d datagrams went segmented over an MTU of 1300", seg)
+		}
+		if tx.noSegment {
+			t.Error("a refusal for this path turned segmentation off for good")
+		}
+		// Datagrams that fit still go segmented.
+		if seg := sendRows(t, tx, send, recv, []int{1000, 1000, 1000}); seg != 3 {
+			t.Errorf("%d of 3 datagrams under the MTU went segmented", seg)
+		}
+	}()
+	<-done
 }
