@@ -79,15 +79,18 @@ type OffloadAt struct {
 }
 
 // EnableOffload turns on checksum offload and TSO for IPv4 and IPv6, and
-// UDP segmentation offload where the kernel has it (UDPSegmentation).
+// finds out whether UDP super-frames may be written (UDPSegmentation).
+//
+// The kernel takes a GSO_UDP_L4 frame written to a tap from Linux 6.2 on,
+// the version that added TUN_F_USO4 and TUN_F_USO6, so a TUNSETOFFLOAD
+// with those accepted tells; but the flags themselves say that the reader
+// takes UDP super-frames from the namespace, which the UDP handler would
+// take for one large datagram each. So once the probe has answered, the
+// offloads are set again without them: the namespace's kernel cuts what
+// its sockets send with UDP_SEGMENT before the tap, as it always did.
 func (d *Device) EnableOffload() error {
 	base := tunFCsum | tunFTSO4 | tunFTSO6
-	if unix.IoctlSetInt(d.fd, unix.TUNSETOFFLOAD, base|unix.TUN_F_USO4|unix.TUN_F_USO6) == nil {
-		d.uso = true
-		return nil
-	}
-	// Before Linux 6.2 the USO flags are refused (EINVAL).
-	d.uso = false
+	d.uso = unix.IoctlSetInt(d.fd, unix.TUNSETOFFLOAD, base|unix.TUN_F_USO4|unix.TUN_F_USO6) == nil
 	if err := unix.IoctlSetInt(d.fd, unix.TUNSETOFFLOAD, base); err != nil {
 		return fmt.Errorf("TUNSETOFFLOAD ioctl on /dev/net/tun failed: %w", errText{err})
 	}
@@ -95,7 +98,7 @@ func (d *Device) EnableOffload() error {
 }
 
 // UDPSegmentation reports whether the device takes UDP super-frames
-// (EnableOffload found USO).
+// written to it (EnableOffload found a kernel that does).
 func (d *Device) UDPSegmentation() bool { return d.uso }
 
 // vnetHeader fills h for frame with offload o. The frame is Ethernet,

@@ -21,6 +21,7 @@ import (
 
 	"passt/pcap"
 	"passt/pkt"
+	"unsafe"
 )
 
 var (
@@ -600,7 +601,7 @@ func BenchmarkEcho(b *testing.B) {
 // and checks that a socket in the namespace receives each datagram whole
 // and in order, the last one shorter; and that too many pieces are refused.
 func TestUDPSegmentation(t *testing.T) {
-	ns, d, _, link := setup(t)
+	ns, d, nl, link := setup(t)
 	if err := d.EnableOffload(); err != nil {
 		t.Fatal(err)
 	}
@@ -662,4 +663,45 @@ func TestUDPSegmentation(t *testing.T) {
 	if _, err := d.WriteOffload([][]byte{f}, o); err != unix.EINVAL {
 		t.Errorf("%d pieces: %v, want EINVAL", MaxTail+1, err)
 	}
+
+	// The other way, the namespace's kernel cuts what a socket sends
+	// with UDP_SEGMENT before the tap: three frames of one datagram each
+	// (the UDP handler takes a frame for one datagram).
+	ns.do(func() {
+		serr = nl.NeighSet(&netlink.Neigh{LinkIndex: link.Attrs().Index, State: netlink.NUD_PERMANENT,
+			IP: net.IP(peerAddr.AsSlice()), HardwareAddr: net.HardwareAddr(peerMAC[:])})
+		if serr != nil {
+			return
+		}
+		c, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			serr = err
+			return
+		}
+		defer unix.Close(c)
+		if serr = unix.Connect(c, &unix.SockaddrInet4{Port: 7001, Addr: peerAddr.As4()}); serr != nil {
+			return
+		}
+		oob := make([]byte, unix.CmsgSpace(2))
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+		h.SetLen(unix.CmsgLen(2))
+		binary.NativeEndian.PutUint16(oob[unix.CmsgLen(0):], 1000)
+		serr = unix.Sendmsg(c, bytes.Repeat([]byte("s"), 3000), oob, nil, 0)
+	})
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	seen := 0
+	readUntil(t, d, "three datagrams", 5*time.Second, func(f []byte) bool {
+		var dec pkt.Decoded
+		if pkt.Decode(f, &dec) != nil || dec.L4Proto != pkt.ProtoUDP || dec.Dst != peerAddr {
+			return false
+		}
+		if dec.L4Len != 8+1000 {
+			t.Fatalf("a UDP frame from the namespace of %d bytes: a super-frame", dec.L4Len)
+		}
+		seen++
+		return seen == 3
+	})
 }
