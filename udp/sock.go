@@ -326,7 +326,7 @@ const (
 )
 
 func newTxBatch() *txBatch {
-	t := &txBatch{fd: -1}
+	t := &txBatch{fd: -1, noSegment: !kernelSegments()}
 	for i := range t.hdrs {
 		t.hdrs[i].Hdr.Iov = &t.iovs[i]
 		t.hdrs[i].Hdr.Iovlen = 1
@@ -338,6 +338,18 @@ func newTxBatch() *txBatch {
 		h.SetLen(unix.CmsgLen(2))
 	}
 	return t
+}
+
+// kernelSegments reports whether the kernel knows UDP_SEGMENT (Linux
+// 4.18), as a socket option: one that does not would ignore the control
+// message and send a row as one large datagram.
+func kernelSegments() bool {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	return unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_SEGMENT, 0) == nil
 }
 
 // add queues payload for fd; full reports that the batch must be flushed

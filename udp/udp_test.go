@@ -1144,6 +1144,9 @@ func TestTxSegmented(t *testing.T) {
 	if unix.CmsgSpace(2) > segCtlLen {
 		t.Fatalf("segCtlLen %d < CmsgSpace(2) %d", segCtlLen, unix.CmsgSpace(2))
 	}
+	if !kernelSegments() {
+		t.Fatal("the kernel does not know UDP_SEGMENT (Linux 4.18 does)")
+	}
 	for _, v6 := range []bool{false, true} {
 		send, recv := connectedPair(t, v6)
 		tx := newTxBatch()
