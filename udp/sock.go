@@ -307,7 +307,7 @@ type txBatch struct {
 
 	msgs      [batchMax]unix.Mmsghdr // segmented rows, one message each
 	ctl       [batchMax][segCtlLen]byte
-	first     [batchMax]int // datagram index of each message's first
+	first     [batchMax + 1]int // datagram index of each message's first, then t.n
 	noSegment bool          // the kernel has no UDP_SEGMENT
 	// segmented counts the datagrams sent in segmented messages.
 	segmented uint64
@@ -421,6 +421,10 @@ func (t *txBatch) sendSegmented() (dropped int) {
 		i = end
 	}
 	t.first[m] = t.n
+	if m == t.n {
+		// Not one row of two: nothing to segment.
+		return t.sendEach(0, t.n)
+	}
 	sent, retried := 0, false
 	for sent < m {
 		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(t.fd), uintptr(unsafe.Pointer(&t.msgs[sent])),

@@ -1167,6 +1167,31 @@ func TestTxSegmented(t *testing.T) {
 		if sendRows(t, tx, send, recv, []int{1200}) != 0 {
 			t.Errorf("v6=%v: a lone datagram went segmented", v6)
 		}
+		// A full batch of rows of one, each longer than the last (as
+		// 65000-byte datagrams, two of which no packet holds, once made
+		// the batch index past its end).
+		for _, grow := range []int{1, 2000} {
+			rows := make([]int, batchMax)
+			for i := range rows {
+				rows[i] = 1 + i*grow
+			}
+			if seg := sendRows(t, tx, send, recv, rows); seg != 0 {
+				t.Errorf("v6=%v: %d of %d growing datagrams segmented", v6, seg, batchMax)
+			}
+		}
+		// Full batches that end with a row of two, and of 65000 bytes.
+		mixed := make([]int, batchMax)
+		for i := range mixed {
+			mixed[i] = 1 + i
+		}
+		mixed[batchMax-1] = mixed[batchMax-2]
+		if seg := sendRows(t, tx, send, recv, mixed); seg != 2 {
+			t.Errorf("v6=%v: %d datagrams segmented, want the last 2", v6, seg)
+		}
+		huge := []int{65000, 65000, 65000, 65000}
+		if seg := sendRows(t, tx, send, recv, huge); seg != 0 {
+			t.Errorf("v6=%v: %d datagrams of 65000 bytes segmented", v6, seg)
+		}
 		payload, buf := make([]byte, 1400), make([]byte, 2000)
 		if a := testing.AllocsPerRun(50, func() {
 			for range 4 {
