@@ -308,7 +308,7 @@ type txBatch struct {
 	msgs      [batchMax]unix.Mmsghdr // segmented rows, one message each
 	ctl       [batchMax][segCtlLen]byte
 	first     [batchMax + 1]int // datagram index of each message's first, then t.n
-	noSegment bool          // the kernel has no UDP_SEGMENT
+	noSegment bool              // the kernel has no UDP_SEGMENT
 	// segmented counts the datagrams sent in segmented messages.
 	segmented uint64
 }
