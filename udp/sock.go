@@ -356,6 +356,9 @@ func kernelSegments() bool {
 // first (another socket, or no room).
 func (t *txBatch) full(fd int) bool { return t.n > 0 && (t.fd != fd || t.n == batchMax) }
 
+// payloadLen is the length of queued datagram k.
+func (t *txBatch) payloadLen(k int) int { return int(t.iovs[k].Len) }
+
 func (t *txBatch) add(fd int, payload []byte) {
 	t.fd = fd
 	iov := &t.iovs[t.n]
@@ -382,17 +385,22 @@ func (t *txBatch) flush() (dropped int) {
 	return dropped
 }
 
-// rowEnd returns the end of the row of datagrams from i on that can go as
-// one segmented message.
-func (t *txBatch) rowEnd(i int) int {
-	size := int(t.iovs[i].Len)
-	if size == 0 {
-		return i + 1
+// rowEnd returns the end of the row of datagrams from i on (before n)
+// that can travel as one, segmented (UDP_SEGMENT here, GSO_UDP_L4 frames
+// to pasta's namespace), and its payload bytes. length(k) is datagram k's
+// payload length, or -1 if it cannot join a row (another source): the
+// row's datagrams all have datagram i's length but the last, which may be
+// shorter (and ends the row); maxCount of them at most, limit bytes in all.
+// An empty datagram is a row of its own.
+func rowEnd(i, n, maxCount, limit int, length func(k int) int) (end, total int) {
+	size := length(i)
+	if size <= 0 {
+		return i + 1, max(size, 0)
 	}
 	total, k := size, i+1
-	for ; k < t.n && k-i < maxSegments; k++ {
-		l := int(t.iovs[k].Len)
-		if l == 0 || l > size || total+l > maxSegmented {
+	for ; k < n && k-i < maxCount; k++ {
+		l := length(k)
+		if l <= 0 || l > size || total+l > limit {
 			break
 		}
 		total += l
@@ -401,14 +409,14 @@ func (t *txBatch) rowEnd(i int) int {
 			break
 		}
 	}
-	return k
+	return k, total
 }
 
 // sendSegmented sends the batch with one message per row.
 func (t *txBatch) sendSegmented() (dropped int) {
 	m := 0
 	for i := 0; i < t.n; m++ {
-		end := t.rowEnd(i)
+		end, _ := rowEnd(i, t.n, maxSegments, maxSegmented, t.payloadLen)
 		h := &t.msgs[m].Hdr
 		*h = unix.Msghdr{Iov: &t.iovs[i]}
 		h.SetIovlen(end - i)

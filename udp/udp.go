@@ -680,15 +680,15 @@ func (h *Handler) toGuest(idx int, fl *udpFlow, fd int) {
 			i++
 			continue
 		}
-		end := i + 1
+		end, total := i+1, 0
 		if h.segOut != nil {
-			end = h.segmentRun(i, n, want, peer.Addr().Is4())
+			end, total = h.segmentRun(i, n, want, peer.Addr().Is4())
 		}
 		for range end - i {
 			h.activity(fl, hostSide)
 		}
 		if end-i > 1 {
-			h.queueSegments(i, end, peer, guest)
+			h.queueSegments(i, end, total, peer, guest)
 		} else {
 			h.queueFrame(h.rx.bufs[i], h.rx.payloadLen(i), peer, guest)
 		}
@@ -699,43 +699,27 @@ func (h *Handler) toGuest(idx int, fl *udpFlow, fd int) {
 }
 
 // segmentRun returns the end of the run of datagrams from i on (before n)
-// that can go as one super-frame: from want, all of datagram i's payload
-// length but the last, which may be shorter, within what one IP packet
-// holds. A read brings batchMax datagrams at most, fewer than a tap takes
-// in one super-frame (tap.MaxTail after the first; a test checks).
-func (h *Handler) segmentRun(i, n int, want netip.AddrPort, v4 bool) int {
-	size := h.rx.payloadLen(i)
-	if size == 0 {
-		return i + 1
-	}
+// that can go as one super-frame (see rowEnd: from want, within what one IP
+// packet holds), and its payload bytes. A read brings batchMax datagrams at
+// most, fewer than a tap takes in one super-frame (tap.MaxTail after the
+// first; a test checks).
+func (h *Handler) segmentRun(i, n int, want netip.AddrPort, v4 bool) (end, total int) {
 	limit := 65535 - 8 // IPv6: the payload length counts the UDP header only
 	if v4 {
 		limit = 65535 - 20 - 8
 	}
-	total := size
-	k := i + 1
-	for ; k < n; k++ {
-		l := h.rx.payloadLen(k)
-		if l == 0 || l > size || total+l > limit || h.rx.source(k) != want {
-			break
+	return rowEnd(i, n, batchMax, limit, func(k int) int {
+		if h.rx.source(k) != want {
+			return -1
 		}
-		total += l
-		if l < size {
-			k++ // a shorter one ends the run
-			break
-		}
-	}
-	return k
+		return h.rx.payloadLen(k)
+	})
 }
 
-// queueSegments queues datagrams i to end-1 of the batch as one
-// super-frame: the headers go in front of the first payload, the others
-// follow where they were received.
-func (h *Handler) queueSegments(i, end int, src, dst netip.AddrPort) {
-	total := 0
-	for k := i; k < end; k++ {
-		total += h.rx.payloadLen(k)
-	}
+// queueSegments queues datagrams i to end-1 of the batch, total payload
+// bytes, as one super-frame: the headers go in front of the first payload,
+// the others follow where they were received.
+func (h *Handler) queueSegments(i, end, total int, src, dst netip.AddrPort) {
 	for k := i + 1; k < end; k++ {
 		h.tails[k] = h.rx.payload(k)
 	}
