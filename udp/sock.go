@@ -433,7 +433,7 @@ func (t *txBatch) sendSegmented() (dropped int) {
 		// Not one row of two: nothing to segment.
 		return t.sendEach(0, t.n)
 	}
-	sent, retried := 0, false
+	sent := 0
 	for sent < m {
 		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(t.fd), uintptr(unsafe.Pointer(&t.msgs[sent])),
 			uintptr(m-sent), unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, 0, 0)
@@ -442,22 +442,15 @@ func (t *txBatch) sendSegmented() (dropped int) {
 			continue
 		case e == unix.EAGAIN:
 			return dropped + t.n - t.first[sent]
-		case e != 0 && t.msgs[sent].Hdr.Controllen != 0:
-			// Refused segmented: this row one datagram at a time.
-			if e == unix.ENOPROTOOPT || e == unix.EOPNOTSUPP {
+		case e != 0:
+			// Refused segmented, or an earlier ICMP error reported
+			// now: this message's datagrams one at a time, by the
+			// rules of sendEach.
+			if t.msgs[sent].Hdr.Controllen != 0 && (e == unix.ENOPROTOOPT || e == unix.EOPNOTSUPP) {
 				t.noSegment = true
 			}
 			dropped += t.sendEach(t.first[sent], t.first[sent+1])
 			sent++
-		case e != 0:
-			// Maybe an earlier ICMP error reported (see sendEach).
-			if !retried {
-				retried = true
-				continue
-			}
-			dropped++
-			sent++
-			retried = false
 		default:
 			for k := sent; k < sent+int(r); k++ {
 				if t.msgs[k].Hdr.Controllen != 0 {
@@ -465,7 +458,6 @@ func (t *txBatch) sendSegmented() (dropped int) {
 				}
 			}
 			sent += int(r)
-			retried = false
 		}
 	}
 	return dropped
