@@ -5,7 +5,6 @@ package procnet
 import (
 	"encoding/binary"
 	"net"
-	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -42,17 +41,6 @@ func inOwnNamespace() (restore func(), err error) {
 	return restore, nil
 }
 
-// needRoot skips (fails, in CI) a test that needs a namespace of its own.
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs root for a network namespace of its own")
-		}
-		t.Skip("needs root for a network namespace of its own")
-	}
-}
-
 // scanBoth scans proto with d and with the namespace's procfs tables.
 func scanBoth(t *testing.T, d *Diag, proto string) (diag, proc []int) {
 	t.Helper()
@@ -71,7 +59,7 @@ func scanBoth(t *testing.T, d *Diag, proto string) (diag, proc []int) {
 // Diag finds exactly what the procfs tables list, and sees a closed socket
 // go.
 func TestDiagMatchesProc(t *testing.T) {
-	needRoot(t)
+	netnstest.RequireRoot(t)
 	restore, err := inOwnNamespace()
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +151,7 @@ func TestDiagOtherNamespace(t *testing.T) {
 	}
 	ch := make(chan opened)
 	release := make(chan struct{})
-	needRoot(t)
+	netnstest.RequireRoot(t)
 	go func() {
 		restore, err := inOwnNamespace()
 		if err != nil {
@@ -365,7 +353,7 @@ func BenchmarkScanDiag(b *testing.B) {
 // the procfs tables for a protocol the kernel cannot dump (here: a Diag
 // asking for a protocol without a diag module), finding the same ports.
 func TestSource(t *testing.T) {
-	needRoot(t)
+	netnstest.RequireRoot(t)
 	restore, err := inOwnNamespace()
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ package tcp
 
 import (
 	"net/netip"
-	"os"
 	"runtime"
 	"testing"
 
@@ -22,12 +21,7 @@ import (
 // default. Covered: the host sockets of the guest's connections, and the
 // splice bypass's sockets both ways.
 func TestLocalPeerLeavesBBR(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs root for a network namespace of its own")
-		}
-		t.Skip("needs root for a network namespace of its own")
-	}
+	netnstest.RequireRoot(t)
 	// Never unlocked: the thread, and the namespace with it, end with the
 	// test's goroutine. Every socket below is opened on this thread.
 	runtime.LockOSThread()

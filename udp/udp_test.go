@@ -1216,12 +1216,7 @@ func TestTxSegmented(t *testing.T) {
 // fragment each piece); the row goes one datagram at a time, fragmented
 // as usual, and nothing is lost.
 func TestTxSegmentedRefused(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs root for a network namespace of its own")
-		}
-		t.Skip("needs root for a network namespace of its own")
-	}
+	netnstest.RequireRoot(t)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -13,11 +13,24 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
+
+// RequireRoot skips t unless run as root, which a namespace of its own
+// needs; under CI=true, where no test may skip, it fails it instead.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("needs root for a network namespace of its own")
+		}
+		t.Skip("needs root for a network namespace of its own")
+	}
+}
 
 // Enter moves the calling thread, locked to its goroutine
 // (runtime.LockOSThread) for good, into a new network namespace. It sets
