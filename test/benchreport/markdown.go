@@ -312,8 +312,6 @@ func (r *Results) cpuTable(b *strings.Builder, n *notes) {
 	if rows == 0 || r.Machine.Cores <= 0 {
 		return
 	}
-	cores := float64(r.Machine.Cores)
-	limit := func(cpu Series) float64 { return 8 * cores / cpu.Median() } // Gbit/s
 	loRate, lrok := r.LoopbackThroughput(ProtoTCP, 0)
 	p("## TCP: CPU time per GB moved, seconds (lower is better)\n\n")
 	p("The machine's CPU time over each kept run (all %d CPUs: both iperf3 ends, the tool, the kernel), ", r.Machine.Cores)
@@ -322,7 +320,7 @@ func (r *Results) cpuTable(b *strings.Builder, n *notes) {
 	p("against the loopback's measured rate")
 	if lo, ok := r.LoopbackCPU(ProtoTCP, 0); ok && lrok {
 		p(" (the loopback itself: %s s per GB, a limit of %s Gbit/s against the %s it reached)",
-			n.cell(lo, true), FormatValue(limit(lo)), FormatValue(loRate.Median()))
+			n.cell(lo, true), FormatValue(r.CPULimit(lo)), FormatValue(loRate.Median()))
 	}
 	p(".\n\n")
 	p("| path | MTU | passt-go | Debian passt | slirp4netns | passt-go ÷ Debian | limit passt-go, Gbit/s | limit ÷ loopback |\n")
@@ -336,10 +334,10 @@ func (r *Results) cpuTable(b *strings.Builder, n *notes) {
 				continue
 			}
 			lim, share := "–", "–"
-			if ook && ours.Median() > 0 {
-				lim = FormatValue(limit(ours))
+			if l := r.CPULimit(ours); ook && l > 0 {
+				lim = FormatValue(l)
 				if lrok && loRate.Median() > 0 {
-					share = fmt.Sprintf("%.2f", limit(ours)/loRate.Median())
+					share = fmt.Sprintf("%.2f", l/loRate.Median())
 				}
 			}
 			p("| %s | %d | %s | %s | %s | %s | %s | %s |\n", path, mtu, n.cell(ours, ook), n.cell(up, uok), n.cell(sl, sok),

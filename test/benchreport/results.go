@@ -277,6 +277,16 @@ func (r *Results) FindCPU(proto, path string, mtu int, tool string) (Series, boo
 	return Series{}, false
 }
 
+// CPULimit is the rate, in Gbit/s, that a CPU time per GB allows with
+// every CPU of the machine moving the data and nothing else; 0 if either
+// is not known.
+func (r *Results) CPULimit(cpu Series) float64 {
+	if r.Machine.Cores <= 0 || cpu.Median() <= 0 {
+		return 0
+	}
+	return 8 * float64(r.Machine.Cores) / cpu.Median()
+}
+
 // LoopbackCPU is the CPU time per GB of the loopback ceiling (TCP: length 0).
 func (r *Results) LoopbackCPU(proto string, length int) (Series, bool) {
 	for _, t := range r.Throughput {

@@ -116,9 +116,9 @@ func (r *Results) Targets() []Target {
 			cs := against(fmt.Sprintf("%s MTU %d", path, mtu), ours, loTCP, limit)
 			// What the path's CPU time per GB allows on this machine
 			// (see cpuTable), when it is known.
-			if cpu, ok := r.FindCPU(ProtoTCP, path, mtu, Ours); ok && len(cs) == 1 && cs[0].missing == "" &&
-				cpu.Median() > 0 && r.Machine.Cores > 0 && loTCP.Median() > 0 {
-				bound := 8 * float64(r.Machine.Cores) / cpu.Median() / loTCP.Median()
+			cpu, _ := r.FindCPU(ProtoTCP, path, mtu, Ours)
+			if l := r.CPULimit(cpu); l > 0 && len(cs) == 1 && cs[0].missing == "" && loTCP.Median() > 0 {
+				bound := l / loTCP.Median()
 				cs[0].note = fmt.Sprintf(" (its CPU time per GB allows %.0f%% at most)", 100*min(bound, 9.99))
 			}
 			return cs
