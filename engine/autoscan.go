@@ -44,15 +44,14 @@ type autoRule struct {
 }
 
 type autoScan struct {
-	e       *Engine
-	nsDir   int // /proc/thread-self/net of the namespace thread
-	hostDir int // /proc/self/net in the host's namespace
-	scanner *procnet.Scanner
-	ns      *procnet.Source
-	host    *procnet.Source
-	rules   []autoRule
-	timer   *loop.Timer
-	udp     bool // some rule is UDP: scan the UDP tables too
+	e *Engine
+	// ns, host: each side's bound ports, over sock_diag or from
+	// /proc/thread-self/net of the namespace thread and /proc/self/net
+	// in the host's namespace.
+	ns, host *procnet.Source
+	rules    []autoRule
+	timer    *loop.Timer
+	udp      bool // some rule is UDP: scan the UDP tables too
 
 	ourHost  [2]procnet.Ports // ports auto rules listen on at the host
 	ourNS    [2]procnet.Ports // ports auto rules listen on in the namespace
@@ -63,7 +62,7 @@ type autoScan struct {
 // EnableAutoScan starts automatic forwarding for the "auto" TCP and UDP
 // rules of both tables; t is the namespace thread.
 func (e *Engine) EnableAutoScan(t *ns.Thread, inbound, outbound []fwd.Rule) error {
-	a := &autoScan{e: e, scanner: procnet.NewScanner(), nsDir: -1, hostDir: -1}
+	a := &autoScan{e: e}
 	for _, r := range inbound {
 		if r.Scan && ((r.Proto == fwd.TCP && e.tcp != nil) || (r.Proto == fwd.UDP && e.udp != nil)) {
 			a.rules = append(a.rules, autoRule{rule: r, listening: map[uint16][]int{}})
@@ -81,19 +80,22 @@ func (e *Engine) EnableAutoScan(t *ns.Thread, inbound, outbound []fwd.Rule) erro
 		a.udp = a.udp || ar.rule.Proto == fwd.UDP
 	}
 	var err error
+	var nsDir int
 	var nsDiag *procnet.Diag
 	t.Do(func() {
-		a.nsDir, err = unix.Open("/proc/thread-self/net", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		nsDir, err = unix.Open("/proc/thread-self/net", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		nsDiag = openDiag("the namespace")
 	})
 	if err != nil {
 		return err
 	}
-	if a.hostDir, err = unix.Open("/proc/self/net", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+	hostDir, err := unix.Open("/proc/self/net", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
 		return err
 	}
-	a.ns = procnet.NewSource(nsDiag, a.nsDir, a.scanner)
-	a.host = procnet.NewSource(openDiag("the host"), a.hostDir, a.scanner)
+	scanner := procnet.NewScanner()
+	a.ns = procnet.NewSource(nsDiag, nsDir, scanner)
+	a.host = procnet.NewSource(openDiag("the host"), hostDir, scanner)
 	tm, err := e.Loop.NewTimer(loop.MakeRef(KindAutoScan, 0))
 	if err != nil {
 		return err
