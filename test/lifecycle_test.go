@@ -133,6 +133,11 @@ func TestDaemonReadiness(t *testing.T) {
 			t.Errorf("engine fd %d -> %q (%v), want /dev/null", fd, target, err)
 		}
 	}
+	// passt's loop, on the main thread, keeps the default policy (pasta's
+	// runs as SCHED_BATCH: see loop.ScheduleAsBatch and TestPastaAttachPID).
+	if p := schedPolicy(t, pid); p != unix.SCHED_NORMAL {
+		t.Errorf("passt's scheduling policy %d, want %d (SCHED_OTHER)", p, unix.SCHED_NORMAL)
+	}
 	// Root in the initial user namespace switches to nobody.
 	if os.Geteuid() == 0 {
 		status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -165,6 +170,28 @@ func TestDaemonReadiness(t *testing.T) {
 	if _, err := os.Lstat(sock); err != nil {
 		t.Errorf("socket file removed on exit: %v", err)
 	}
+}
+
+// schedPolicy returns the scheduling policy of a process's main thread:
+// field 41 of /proc/PID/stat (-1 if it cannot be read).
+func schedPolicy(t *testing.T, pid int) int {
+	t.Helper()
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Errorf("stat of %d: %v", pid, err)
+		return -1
+	}
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:])) // from field 3
+	if len(f) < 41-2 {
+		t.Errorf("stat of %d: %d fields after the name", pid, len(f))
+		return -1
+	}
+	p, err := strconv.Atoi(f[41-3])
+	if err != nil {
+		t.Errorf("stat of %d: policy %q", pid, f[41-3])
+		return -1
+	}
+	return p
 }
 
 func firstLine(s string) string {

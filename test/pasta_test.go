@@ -129,7 +129,8 @@ func TestPastaSpawnRootless(t *testing.T) {
 	requireCommands(t, "ip")
 	ht := discoverHostTemplate(t)
 	cmd := asUser(t, pastaBin(t), "--config-net", "--", "sh", "-c",
-		"ip -j addr show; ip -j -4 route show; id -u; echo $$; hostname; cat /proc/sys/net/ipv4/ping_group_range")
+		"ip -j addr show; ip -j -4 route show; id -u; echo $$; hostname; cat /proc/sys/net/ipv4/ping_group_range; "+
+			"cut -d' ' -f41 /proc/$$/stat")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -142,6 +143,11 @@ func TestPastaSpawnRootless(t *testing.T) {
 	rest := strings.Fields(string(out[bytes.LastIndexByte(out[:bytes.Index(out, []byte("\n0\n"))+1], ']')+1:]))
 	if len(rest) < 5 || rest[0] != "0" || rest[1] != "1" || !strings.HasPrefix(rest[2], "pasta-") || rest[3] != "0" || rest[4] != "0" {
 		t.Errorf("uid, pid, hostname, ping_group_range in the namespace: %q", rest)
+	}
+	// pasta's loop runs as SCHED_BATCH (loop.ScheduleAsBatch); the command
+	// keeps the default policy.
+	if len(rest) < 6 || rest[5] != "0" {
+		t.Errorf("command's scheduling policy (/proc/PID/stat field 41): %q, want 0 (SCHED_OTHER)", rest[5:])
 	}
 
 	lo := findLink(links, "lo")
@@ -396,6 +402,10 @@ func TestPastaAttachPID(t *testing.T) {
 	}
 	if cl, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); !bytes.HasPrefix(cl, []byte(pastaBin(t)+"\x00")) {
 		t.Errorf("engine command line %q", cl)
+	}
+	// Its loop runs as SCHED_BATCH (loop.ScheduleAsBatch).
+	if p := schedPolicy(t, pid); p != unix.SCHED_BATCH {
+		t.Errorf("pasta's scheduling policy %d, want %d (SCHED_BATCH)", p, unix.SCHED_BATCH)
 	}
 	// Sandboxed like any engine, but without a PID namespace: only the
 	// entry stub could create one, and the runtime could then start no
