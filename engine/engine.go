@@ -286,8 +286,10 @@ func (e *Engine) dispatch(ref loop.Ref, events uint32) {
 	case KindICMP:
 		e.icmp.Event(ref, events)
 	case KindUDP:
+		e.Loop.Urgent()
 		e.udp.Event(ref, events)
 	case KindUDPListen:
+		e.Loop.Urgent()
 		e.udp.ListenEvent(ref, events)
 	default:
 		if h := e.handlers[ref.Kind()]; h != nil {
@@ -500,6 +502,7 @@ func (e *Engine) frame(f []byte) {
 		case d.L4Proto == pkt.ProtoICMPv6 && e.icmp != nil:
 			e.icmp.FromGuest(f, d)
 		case d.L4Proto == pkt.ProtoUDP && e.udp != nil:
+			e.Loop.Urgent()
 			e.udp.FromGuest(f, d)
 		default:
 			e.other(d)

@@ -69,7 +69,6 @@ import (
 
 	"passt/conf"
 	"passt/log"
-	"passt/loop"
 	"passt/sandbox"
 	"passt/seccomp"
 )
@@ -755,16 +754,6 @@ func RunEngine(newBackend NewBackend) {
 	}
 	if err := b.Setup(); err != nil {
 		log.Die("%s", err)
-	}
-	// pasta's loop, on this thread (main is locked to it), runs as
-	// SCHED_BATCH: see loop.ScheduleAsBatch for why, and for why passt
-	// does not. Before the sandbox, which does not allow sched_setattr(2).
-	if c.Mode == conf.ModePasta {
-		if changed, err := loop.ScheduleAsBatch(); err != nil {
-			log.Debugf("Scheduling policy: %s", err)
-		} else if changed {
-			log.Debugf("Scheduling policy: SCHED_BATCH for the event loop")
-		}
 	}
 	if err := sandbox.Enter(sandboxSpec(c, state.OwnMountNS, action)); err != nil {
 		log.Die("%s", err)

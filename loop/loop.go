@@ -92,6 +92,9 @@ type Loop struct {
 	// be done before the loop sleeps (BeforeSleep).
 	beforeSleep []func()
 
+	// sched: the thread's scheduling policy (sched.go).
+	sched schedState
+
 	mu      sync.Mutex
 	posted  []func()
 	running []func()
@@ -229,6 +232,7 @@ func (l *Loop) wait() (int, error) {
 		}
 	}
 	l.runBeforeSleep()
+	l.settle()
 	n, err := unix.EpollWait(l.epfd, l.events[:], -1)
 	l.spinNext = l.spin > 0 && time.Since(start) < l.spin
 	return n, err

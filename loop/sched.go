@@ -4,19 +4,37 @@ package loop
 
 import (
 	"fmt"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
+// UrgentHold is how long the loop keeps the default policy after the last
+// Urgent call before it goes back to SCHED_BATCH (see ScheduleAsBatch).
+const UrgentHold = 100 * time.Millisecond
+
+// schedState is the loop thread's scheduling policy while the loop manages
+// it (ScheduleAsBatch succeeded).
+type schedState struct {
+	managed bool           // the loop switches the policy itself
+	batch   bool           // SCHED_BATCH now (else SCHED_OTHER)
+	attr    unix.SchedAttr // the thread's attributes at setup (nice value and all)
+	urgent  time.Time      // the last Urgent call
+	// switches counts policy changes (for tests).
+	switches uint64
+}
+
 // ScheduleAsBatch moves the calling thread, the one that is to run the
 // loop, from the default scheduling policy (SCHED_OTHER) to SCHED_BATCH,
-// keeping its nice value. A thread under any other policy (set by whoever
-// started us: chrt, systemd's CPUSchedulingPolicy=) is left alone; changed
-// reports whether the policy was changed. Call it once setup is done: the
-// policy passes to whatever the thread starts from then on (the kernel's
-// SCHED_RESET_ON_FORK resets only real-time policies and negative nice
-// values), which is only threads of the Go runtime, never the command
-// pasta runs (started before).
+// keeping its nice value, and lets the loop manage its policy from then
+// on: back to SCHED_OTHER while Urgent traffic flows (see Urgent). A thread
+// under any other policy (set by whoever started us: chrt, systemd's
+// CPUSchedulingPolicy=) is left alone, and so is its policy afterwards;
+// changed reports whether the policy was changed. Call it once setup is
+// done, on the loop's thread: the policy passes to whatever the thread
+// starts from then on (the kernel's SCHED_RESET_ON_FORK resets only
+// real-time policies and negative nice values), which is only threads of
+// the Go runtime, never the command pasta runs (started before).
 //
 // Why, for pasta: the loop's wake-ups come from the peers of its sockets,
 // and as SCHED_OTHER each of them may preempt whatever runs on that CPU,
@@ -31,10 +49,12 @@ import (
 // weight, same nice value), but its wake-ups do not preempt the running
 // task, which finishes its slice or sleeps first: the splice path gained
 // 11-15% (make bench, side by side), the tap path and request-response
-// latency held. passt's peer is QEMU, and its paths lost 5-8% in the same
-// comparison, so passt keeps the default policy. See docs/profiling.md,
-// "Scheduling groups".
-func ScheduleAsBatch() (changed bool, err error) {
+// latency held. TCP's flow control makes a writer wait for pasta anyway;
+// a UDP sender does not wait, and a loop that cannot preempt it finds its
+// socket's buffer overflowed: UDP lost 7-19% on most paths as SCHED_BATCH,
+// hence Urgent. passt's peer is QEMU, and its paths lost 5-8%, so passt
+// keeps the default policy. See docs/profiling.md, "Scheduling groups".
+func (l *Loop) ScheduleAsBatch() (changed bool, err error) {
 	attr, err := unix.SchedGetAttr(0, 0)
 	if err != nil {
 		return false, fmt.Errorf("sched_getattr(): %w", err)
@@ -43,9 +63,57 @@ func ScheduleAsBatch() (changed bool, err error) {
 		return false, nil
 	}
 	attr.Size = unix.SizeofSchedAttr
-	attr.Policy = unix.SCHED_BATCH
-	if err := unix.SchedSetAttr(0, attr, 0); err != nil {
-		return false, fmt.Errorf("sched_setattr(SCHED_BATCH): %w", err)
+	l.sched = schedState{managed: true, attr: *attr}
+	if err := l.setPolicy(true); err != nil {
+		l.sched.managed = false
+		return false, err
 	}
 	return true, nil
 }
+
+// setPolicy switches the loop's thread to SCHED_BATCH or back to
+// SCHED_OTHER, with the attributes it had at setup.
+func (l *Loop) setPolicy(batch bool) error {
+	attr := l.sched.attr
+	attr.Policy = unix.SCHED_NORMAL
+	if batch {
+		attr.Policy = unix.SCHED_BATCH
+	}
+	if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
+		return fmt.Errorf("sched_setattr(policy %d): %w", attr.Policy, err)
+	}
+	l.sched.batch = batch
+	l.sched.switches++
+	return nil
+}
+
+// Urgent says that the loop just forwarded traffic whose sender does not
+// wait for it (UDP): for UrgentHold from now the loop's thread keeps the
+// default policy, under which its wake-ups preempt that sender, so that it
+// drains its sockets before they overflow. Call it from the loop; it costs
+// a clock read, and a system call when the policy changes.
+func (l *Loop) Urgent() {
+	if !l.sched.managed {
+		return
+	}
+	l.sched.urgent = time.Now()
+	if l.sched.batch {
+		if err := l.setPolicy(false); err != nil {
+			l.sched.managed = false // leave it as it is from now on
+		}
+	}
+}
+
+// settle goes back to SCHED_BATCH once UrgentHold has passed since the
+// last Urgent call; the loop calls it before it sleeps.
+func (l *Loop) settle() {
+	if !l.sched.managed || l.sched.batch || time.Since(l.sched.urgent) < UrgentHold {
+		return
+	}
+	if err := l.setPolicy(true); err != nil {
+		l.sched.managed = false
+	}
+}
+
+// Batch reports whether the loop's thread runs as SCHED_BATCH now.
+func (l *Loop) Batch() bool { return l.sched.managed && l.sched.batch }

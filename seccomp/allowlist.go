@@ -39,6 +39,9 @@ type Syscall struct {
 	// ThreadsOnly allows the call only with CLONE_THREAD in its first
 	// argument (clone: new threads, never new processes).
 	ThreadsOnly bool
+	// SelfOnly allows the call only with 0 in its first argument: the
+	// calling thread (sched_setattr on ourselves, never on others).
+	SelfOnly bool
 	// Alt replaces Name on architectures that lack it: arm64 has no
 	// poll or epoll_wait, and Go implements them with ppoll and
 	// epoll_pwait there.
@@ -71,6 +74,7 @@ var allowList = []Syscall{
 	{Name: "sched_yield", Modes: both, Why: "runtime: spinning locks and the scheduler yield the CPU"},
 	{Name: "nanosleep", Modes: both, Why: "runtime: sysmon and spinning threads sleep for microseconds"},
 	{Name: "epoll_pwait", Modes: both, Why: "runtime: the network poller (timers, the namespace watch's inotify descriptor); the event loop's zero-timeout polls before it sleeps"},
+	{Name: "sched_setattr", Modes: Pasta, SelfOnly: true, Why: "pasta's loop switches between SCHED_BATCH and SCHED_OTHER while UDP flows (loop.Urgent; its own thread only)"},
 	{Name: "sched_getaffinity", Modes: both, Why: "runtime: sysmon re-reads the CPU affinity to update GOMAXPROCS (Go 1.25 and later)"},
 	{Name: "restart_syscall", Modes: both, Why: "kernel: resumes a timed sleep interrupted by a signal (rare, not in the suite)"},
 	{Name: "clock_gettime", Modes: both, Why: "time: the vDSO falls back to the system call with a clock source it cannot read"},

@@ -74,13 +74,13 @@ func (a Action) bpf() bpfseccomp.Action {
 // Names resolves the list of mode m for an architecture's system call
 // table: a name the architecture lacks is replaced by its Alt (dropped when
 // the Alt is listed already). It fails on a name neither resolves.
-func Names(m Mode, a *arch.Info) (plain, threadsOnly []string, err error) {
+func Names(m Mode, a *arch.Info) (plain, threadsOnly, selfOnly []string, err error) {
 	seen := map[string]bool{}
 	for _, s := range List(m) {
 		name := s.Name
 		if _, ok := a.SyscallNames[name]; !ok {
 			if _, ok := a.SyscallNames[s.Alt]; s.Alt == "" || !ok {
-				return nil, nil, fmt.Errorf("seccomp: no system call %s on %s", name, a.Name)
+				return nil, nil, nil, fmt.Errorf("seccomp: no system call %s on %s", name, a.Name)
 			}
 			name = s.Alt
 		}
@@ -88,13 +88,16 @@ func Names(m Mode, a *arch.Info) (plain, threadsOnly []string, err error) {
 			continue
 		}
 		seen[name] = true
-		if s.ThreadsOnly {
+		switch {
+		case s.ThreadsOnly:
 			threadsOnly = append(threadsOnly, name)
-		} else {
+		case s.SelfOnly:
+			selfOnly = append(selfOnly, name)
+		default:
 			plain = append(plain, name)
 		}
 	}
-	return plain, threadsOnly, nil
+	return plain, threadsOnly, selfOnly, nil
 }
 
 // Policy is the filter program of mode m with default action a, for the
@@ -104,7 +107,7 @@ func Policy(m Mode, a Action) (bpfseccomp.Policy, error) {
 	if err != nil {
 		return bpfseccomp.Policy{}, fmt.Errorf("seccomp: %w", err)
 	}
-	names, threads, err := Names(m, info)
+	names, threads, self, err := Names(m, info)
 	if err != nil {
 		return bpfseccomp.Policy{}, err
 	}
@@ -114,6 +117,14 @@ func Policy(m Mode, a Action) (bpfseccomp.Policy, error) {
 			Name: name,
 			Conditions: []bpfseccomp.Condition{{
 				Argument: 0, Operation: bpfseccomp.BitsSet, Value: unix.CLONE_THREAD,
+			}},
+		})
+	}
+	for _, name := range self {
+		cond = append(cond, bpfseccomp.NameWithConditions{
+			Name: name,
+			Conditions: []bpfseccomp.Condition{{
+				Argument: 0, Operation: bpfseccomp.Equal, Value: 0,
 			}},
 		})
 	}

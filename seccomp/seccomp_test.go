@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,7 +47,7 @@ func TestLists(t *testing.T) {
 	}
 	for _, m := range []Mode{Passt, Pasta} {
 		for _, a := range []*arch.Info{arch.X86_64, arch.AARCH64} {
-			plain, threads, err := Names(m, a)
+			plain, threads, self, err := Names(m, a)
 			if err != nil {
 				t.Errorf("%s on %s: %v", m, a.Name, err)
 				continue
@@ -54,7 +55,14 @@ func TestLists(t *testing.T) {
 			if len(threads) != 1 || threads[0] != "clone" {
 				t.Errorf("%s on %s: threads-only calls %v, want [clone]", m, a.Name, threads)
 			}
-			t.Logf("%s on %s: %d calls", m, a.Name, len(plain)+len(threads))
+			wantSelf := []string{"sched_setattr"}
+			if m == Passt {
+				wantSelf = nil
+			}
+			if !slices.Equal(self, wantSelf) {
+				t.Errorf("%s on %s: calls on the calling thread only %v, want %v", m, a.Name, self, wantSelf)
+			}
+			t.Logf("%s on %s: %d calls", m, a.Name, len(plain)+len(threads)+len(self))
 		}
 		for _, a := range []Action{Kill, Trap, Errno, Log} {
 			p, err := Policy(m, a)

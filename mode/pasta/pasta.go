@@ -103,6 +103,14 @@ func (b *Backend) Setup() error {
 			return err
 		}
 	}
+	// The loop runs on this thread (main is locked to it): SCHED_BATCH
+	// but while UDP flows (loop.ScheduleAsBatch says why). Here, before
+	// the sandbox, which allows sched_setattr(2) but not sched_getattr.
+	if changed, err := b.engine.Loop.ScheduleAsBatch(); err != nil {
+		log.Debugf("Scheduling policy: %s", err)
+	} else if changed {
+		log.Debugf("Scheduling policy: SCHED_BATCH for the event loop, SCHED_OTHER while UDP flows")
+	}
 	return nil
 }
 
