@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The UDP tests move 5 KiB datagrams (udptool ping: each echoed back and
@@ -426,5 +428,66 @@ func TestAutoSkipsOwnPorts(t *testing.T) {
 	nsTool(t, ns, "echo", hostPort("::", up))
 	if out, err := exec.Command(udptoolBin, "ping", hostPort("127.0.0.1", up), "100", "3").CombinedOutput(); err != nil {
 		t.Errorf("-u %d: %v: %s", up, err, out)
+	}
+}
+
+// TestUDPUrgentPolicy: pasta's loop runs as SCHED_BATCH, takes the default
+// policy back as soon as UDP flows (loop.Urgent: a UDP sender does not wait
+// for it), and returns to SCHED_BATCH before it sleeps once the hold
+// (loop.UrgentHold, 100 ms) has passed, here woken by a TCP connection.
+func TestUDPUrgentPolicy(t *testing.T) {
+	ns := netns(t)
+	echo, tcpPort := udpPort(t), freePort(t)
+	pid := attachPasta(t, ns, "-u", strconv.Itoa(echo), "-t", strconv.Itoa(tcpPort), "-T", "none", "-U", "none")
+	nsTool(t, ns, "echo", hostPort("::", echo))
+	if p := schedPolicy(t, pid); p != unix.SCHED_BATCH {
+		t.Errorf("policy %d before any UDP, want SCHED_BATCH (%d)", p, unix.SCHED_BATCH)
+	}
+	// While datagrams go back and forth, the policy is the default one
+	// (sampled: the loop may have settled in a pause of the exchange).
+	ping := exec.Command(udptoolBin, "ping", hostPort("127.0.0.1", echo), "1000", "2000")
+	var out strings.Builder
+	ping.Stdout, ping.Stderr = &out, &out
+	if err := ping.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- ping.Wait() }()
+	samples, other := 0, 0
+	for waiting := true; waiting; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("ping through -u: %v: %s", err, out.String())
+			}
+			waiting = false
+		default:
+			if schedPolicy(t, pid) == unix.SCHED_NORMAL {
+				other++
+			}
+			samples++
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if other == 0 {
+		t.Errorf("policy never SCHED_OTHER in %d samples while UDP flowed", samples)
+	}
+	t.Logf("SCHED_OTHER in %d of %d samples while UDP flowed", other, samples)
+	time.Sleep(250 * time.Millisecond)
+	// Something else to do: a connection spliced to a closed port of the
+	// namespace (accepted, then reset).
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if c, err := net.DialTimeout("tcp4", hostPort("127.0.0.1", tcpPort), time.Second); err == nil {
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			_, _ = c.Read(make([]byte, 1))
+			c.Close()
+		}
+		if p := schedPolicy(t, pid); p == unix.SCHED_BATCH {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("policy %d after the hold and a TCP connection, want SCHED_BATCH (%d)", p, unix.SCHED_BATCH)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
