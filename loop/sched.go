@@ -10,7 +10,7 @@ import (
 )
 
 // UrgentHold is how long the loop keeps the default policy after the last
-// Urgent call before it goes back to SCHED_BATCH (see ScheduleAsBatch).
+// Urgent traffic before it goes back to SCHED_BATCH (see Urgent).
 const UrgentHold = 100 * time.Millisecond
 
 // schedState is the loop thread's scheduling policy while the loop manages
@@ -19,7 +19,10 @@ type schedState struct {
 	managed bool           // the loop switches the policy itself
 	batch   bool           // SCHED_BATCH now (else SCHED_OTHER)
 	attr    unix.SchedAttr // the thread's attributes at setup (nice value and all)
-	urgent  time.Time      // the last Urgent call
+	// urgentSeen: Urgent was called since the loop last slept; urgent:
+	// when the loop last began a sleep after such a call (settle).
+	urgentSeen bool
+	urgent     time.Time
 	// switches counts policy changes (for tests).
 	switches uint64
 }
@@ -88,15 +91,17 @@ func (l *Loop) setPolicy(batch bool) error {
 }
 
 // Urgent says that the loop just forwarded traffic whose sender does not
-// wait for it (UDP): for UrgentHold from now the loop's thread keeps the
-// default policy, under which its wake-ups preempt that sender, so that it
-// drains its sockets before they overflow. Call it from the loop; it costs
-// a clock read, and a system call when the policy changes.
+// wait for it (UDP): the loop's thread takes the default policy, under
+// which its wake-ups preempt that sender, so that it drains its sockets
+// before they overflow, and keeps it until UrgentHold has passed since the
+// last sleep that followed such traffic. Call it from the loop, as often as
+// every frame: it reads no clock (settle does, once per sleep), and makes a
+// system call only when the policy changes.
 func (l *Loop) Urgent() {
 	if !l.sched.managed {
 		return
 	}
-	l.sched.urgent = time.Now()
+	l.sched.urgentSeen = true
 	if l.sched.batch {
 		if err := l.setPolicy(false); err != nil {
 			l.sched.managed = false // leave it as it is from now on
@@ -104,10 +109,19 @@ func (l *Loop) Urgent() {
 	}
 }
 
-// settle goes back to SCHED_BATCH once UrgentHold has passed since the
-// last Urgent call; the loop calls it before it sleeps.
+// settle, called before the loop sleeps, notes when urgent traffic was
+// last seen (this sleep, if there was some since the last one), and goes
+// back to SCHED_BATCH once UrgentHold has passed since then.
 func (l *Loop) settle() {
-	if !l.sched.managed || l.sched.batch || time.Since(l.sched.urgent) < UrgentHold {
+	if !l.sched.managed || l.sched.batch {
+		return
+	}
+	if l.sched.urgentSeen {
+		l.sched.urgentSeen = false
+		l.sched.urgent = time.Now()
+		return
+	}
+	if time.Since(l.sched.urgent) < UrgentHold {
 		return
 	}
 	if err := l.setPolicy(true); err != nil {
