@@ -73,12 +73,8 @@ func descendants(pid int) []int {
 			continue
 		}
 		for q, i := p, 0; q > 1 && i < 16; i++ {
-			st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", q))
-			if err != nil {
-				break
-			}
-			f := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+1:]))
-			if len(f) < 2 {
+			f, err := statFields(q)
+			if err != nil || len(f) < 2 {
 				break
 			}
 			if _, err := fmt.Sscan(f[1], &q); err != nil {

@@ -172,16 +172,29 @@ func TestDaemonReadiness(t *testing.T) {
 	}
 }
 
+// statFields returns the fields of /proc/PID/stat after the command name:
+// f[0] is field 3 (the state), f[n-3] field n (proc(5)).
+func statFields(pid int) ([]string, error) {
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	i := bytes.LastIndexByte(st, ')')
+	if i < 0 {
+		return nil, fmt.Errorf("/proc/%d/stat: no command name in %q", pid, st)
+	}
+	return strings.Fields(string(st[i+1:])), nil
+}
+
 // schedPolicy returns the scheduling policy of a process's main thread:
 // field 41 of /proc/PID/stat (-1 if it cannot be read).
 func schedPolicy(t *testing.T, pid int) int {
 	t.Helper()
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	f, err := statFields(pid)
 	if err != nil {
 		t.Errorf("stat of %d: %v", pid, err)
 		return -1
 	}
-	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:])) // from field 3
 	if len(f) < 41-2 {
 		t.Errorf("stat of %d: %d fields after the name", pid, len(f))
 		return -1

@@ -147,7 +147,7 @@ func TestPastaSpawnRootless(t *testing.T) {
 	// pasta's loop runs as SCHED_BATCH (loop.ScheduleAsBatch); the command
 	// keeps the default policy.
 	if len(rest) < 6 || rest[5] != "0" {
-		t.Errorf("command's scheduling policy (/proc/PID/stat field 41): %q, want 0 (SCHED_OTHER)", rest[5:])
+		t.Errorf("command's scheduling policy (/proc/PID/stat field 41) after uid, pid, hostname, ping_group_range: %q, want 0 (SCHED_OTHER)", rest)
 	}
 
 	lo := findLink(links, "lo")
@@ -268,11 +268,10 @@ func findDescendant(t *testing.T, pid int, comm string, limit time.Duration) int
 				continue
 			}
 			for q, i := p, 0; q > 1 && i < 10; i++ {
-				st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", q))
-				if err != nil {
+				f, err := statFields(q)
+				if err != nil || len(f) < 2 {
 					break
 				}
-				f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+1:]))
 				if _, err := fmt.Sscan(f[1], &q); err != nil {
 					break
 				}

@@ -334,11 +334,10 @@ func settle(t *testing.T, pid int, base usage, limit time.Duration) usage {
 // cpuTicks is the engine's user and system time, in clock ticks.
 func cpuTicks(t *testing.T, pid int) int64 {
 	t.Helper()
-	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	f, err := statFields(pid)
 	if err != nil {
 		t.Fatalf("engine %d: %v", pid, err)
 	}
-	f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+1:]))
 	// utime and stime are fields 14 and 15, i.e. 11 and 12 after the name.
 	u, _ := strconv.ParseInt(f[11], 10, 64)
 	s, _ := strconv.ParseInt(f[12], 10, 64)
