@@ -112,21 +112,16 @@ func Policy(m Mode, a Action) (bpfseccomp.Policy, error) {
 		return bpfseccomp.Policy{}, err
 	}
 	var cond []bpfseccomp.NameWithConditions
-	for _, name := range threads {
-		cond = append(cond, bpfseccomp.NameWithConditions{
-			Name: name,
-			Conditions: []bpfseccomp.Condition{{
-				Argument: 0, Operation: bpfseccomp.BitsSet, Value: unix.CLONE_THREAD,
-			}},
-		})
-	}
-	for _, name := range self {
-		cond = append(cond, bpfseccomp.NameWithConditions{
-			Name: name,
-			Conditions: []bpfseccomp.Condition{{
-				Argument: 0, Operation: bpfseccomp.Equal, Value: 0,
-			}},
-		})
+	for _, group := range []struct {
+		names []string
+		first bpfseccomp.Condition // on the first argument
+	}{
+		{threads, bpfseccomp.Condition{Argument: 0, Operation: bpfseccomp.BitsSet, Value: unix.CLONE_THREAD}},
+		{self, bpfseccomp.Condition{Argument: 0, Operation: bpfseccomp.Equal, Value: 0}},
+	} {
+		for _, name := range group.names {
+			cond = append(cond, bpfseccomp.NameWithConditions{Name: name, Conditions: []bpfseccomp.Condition{group.first}})
+		}
 	}
 	return bpfseccomp.Policy{
 		DefaultAction: a.bpf(),
